@@ -7,63 +7,123 @@
 //! Environment (all optional): `PORT` (3000), `KERNIA_SECRET` (random per run
 //! when unset), `KERNIA_BASE_URL` (`http://localhost:$PORT`),
 //! `KERNIA_TRUSTED_ORIGINS` (comma-separated), `KERNIA_OUTBOX` (a file that
-//! receives one JSON line per delivered code), `KERNIA_RATE_LIMIT` (`on`|`off`).
+//! receives one JSON line per delivered code), `KERNIA_RATE_LIMIT` (`on`|`off`),
+//! `KERNIA_OTP_LENGTH` (6), `KERNIA_OTP_EXPIRES_IN` (300 s),
+//! `KERNIA_OTP_ALLOWED_ATTEMPTS` (3), `KERNIA_DISABLE_SIGN_UP` (false).
+//!
+//! Every code is printed, so a person can sign in by hand. Deliveries are
+//! awaited (they only append to the outbox), which the conformance suite's
+//! harness needs: each outbox line is written before its response.
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
 use kernia::KerniaLayer;
+use kernia::delivery::{DeliveryError, DeliveryMode, OtpPurpose};
+use kernia::email_otp::EmailOtp;
 use kernia::extract::CurrentSession;
-use serde_json::json;
+use kernia::phone_number::{PhoneNumber, PhoneValidation};
+use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let port: u16 = env("PORT").map_or(Ok(3000), |p| p.parse())?;
     let base_url = env("KERNIA_BASE_URL").unwrap_or_else(|| format!("http://localhost:{port}"));
     let mut trusted: Vec<String> = env("KERNIA_TRUSTED_ORIGINS")
-        .map(|list| {
-            list.split(',')
-                .map(|o| o.trim().to_owned())
-                .filter(|o| !o.is_empty())
-                .collect()
-        })
+        .map(|list| list.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
         .unwrap_or_default();
     trusted.push(format!("http://127.0.0.1:{port}"));
     trusted.push(format!("http://localhost:{port}"));
+
+    let outbox = Outbox::open(env("KERNIA_OUTBOX"))?;
+    let otp_length: usize = env("KERNIA_OTP_LENGTH").map_or(Ok(6), |v| v.parse())?;
+    let expires_in = Duration::from_secs(env("KERNIA_OTP_EXPIRES_IN").map_or(Ok(300), |v| v.parse())?);
+    let attempts: u32 = env("KERNIA_OTP_ALLOWED_ATTEMPTS").map_or(Ok(3), |v| v.parse())?;
+    let disable_sign_up = env("KERNIA_DISABLE_SIGN_UP").is_some_and(|v| v == "true" || v == "1");
+    let delivery = DeliveryMode::Await(Duration::from_secs(5));
+
+    let email_outbox = outbox.clone();
+    let email_otp = EmailOtp::new(move |email: String, otp: String, purpose: OtpPurpose| {
+        let line = json!({ "channel": "email", "to": email, "otp": otp, "type": purpose.as_str() });
+        let written = email_outbox.deliver(&line, &format!("{purpose} code for {email}: {otp}"));
+        async move { written }
+    })
+    .otp_length(otp_length)
+    .expires_in(expires_in)
+    .allowed_attempts(attempts)
+    .disable_sign_up(disable_sign_up)
+    .delivery(delivery);
+
+    let sms_outbox = outbox.clone();
+    let phone = PhoneNumber::new(move |phone: String, message: String| {
+        let line = json!({ "channel": "sms", "to": phone, "message": message });
+        let written = sms_outbox.deliver(&line, &format!("SMS to {phone}: {message}"));
+        async move { written }
+    })
+    .otp_length(otp_length)
+    .expires_in(expires_in)
+    .allowed_attempts(attempts)
+    .disable_sign_up(disable_sign_up)
+    // The test suites use fictional +1555… numbers that libphonenumber rejects.
+    .validation(PhoneValidation::E164Shape)
+    .delivery(delivery);
 
     let auth = KerniaLayer::builder()
         .secret(secret())
         .base_url(&base_url)
         .trusted_origins(trusted)
         .rate_limit(env("KERNIA_RATE_LIMIT").as_deref() != Some("off"))
+        .email_otp(email_otp)
+        .phone_number(phone)
         .build()?;
 
-    let app = Router::new()
-        .route("/hello", get(|| async { "hello" }))
-        .route(
-            "/api/me",
-            get(|CurrentSession(session): CurrentSession| async move {
-                Json(json!({ "user": session.user }))
-            }),
-        )
-        .layer(auth);
+    let app =
+        Router::new()
+            .route("/hello", get(|| async { "hello" }))
+            .route(
+                "/api/me",
+                get(|CurrentSession(session): CurrentSession| async move {
+                    Json(json!({ "user": session.user }))
+                }),
+            )
+            .layer(auth);
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!("Kernia dev server on http://127.0.0.1:{port} (auth under {base_url}/api/auth)");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
+}
+
+/// The harness outbox: one JSON line per delivered code, flushed at once.
+#[derive(Clone)]
+struct Outbox(Option<Arc<Mutex<File>>>);
+
+impl Outbox {
+    fn open(path: Option<String>) -> std::io::Result<Self> {
+        let file = path.map(|p| OpenOptions::new().create(true).append(true).open(p)).transpose()?;
+        Ok(Self(file.map(|f| Arc::new(Mutex::new(f)))))
+    }
+
+    fn deliver(&self, line: &Value, console: &str) -> Result<(), DeliveryError> {
+        println!("{console}");
+        if let Some(file) = &self.0 {
+            let mut file = file.lock().map_err(|_| "outbox lock poisoned")?;
+            writeln!(file, "{line}")?;
+            file.flush()?;
+        }
+        Ok(())
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -72,9 +132,7 @@ fn env(name: &str) -> Option<String> {
 
 fn secret() -> String {
     env("KERNIA_SECRET").unwrap_or_else(|| {
-        tracing::warn!(
-            "KERNIA_SECRET is unset: using a random secret, sessions end when the server stops"
-        );
+        tracing::warn!("KERNIA_SECRET is unset: using a random secret, sessions end when the server stops");
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).unwrap_or_default();
         bytes.iter().map(|b| format!("{b:02x}")).collect()

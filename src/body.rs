@@ -28,15 +28,11 @@ pin_project! {
 
 impl<B> ResponseBody<B> {
     pub(crate) fn kernia(body: Full<Bytes>) -> Self {
-        Self {
-            kind: Kind::Kernia { body },
-        }
+        Self { kind: Kind::Kernia { body } }
     }
 
     pub(crate) fn inner(body: B) -> Self {
-        Self {
-            kind: Kind::Inner { body },
-        }
+        Self { kind: Kind::Inner { body } }
     }
 }
 

@@ -11,14 +11,15 @@ use crate::client_ip::ClientIpConfig;
 use crate::clock::{Clock, SystemClock};
 use crate::cookies::CookieJar;
 use crate::crypto::Signer;
-use crate::error::ConfigError;
+use crate::email_otp::EmailOtp;
+use crate::error::{ConfigError, ErrorCode};
 use crate::layer::KerniaLayer;
 use crate::origin::{Origins, origin_of};
+use crate::otp::OtpPolicy;
 use crate::password::PasswordHasher;
-use crate::rate_limit::{
-    DynRateLimitStore, MemoryRateLimitStore, RateLimitStore, RateLimiter, Rule, Rules,
-};
-use crate::shared::{EmailPasswordConfig, SessionConfig, Shared};
+use crate::phone_number::PhoneNumber;
+use crate::rate_limit::{DynRateLimitStore, MemoryRateLimitStore, RateLimitStore, RateLimiter, Rule, Rules};
+use crate::shared::{EmailPasswordConfig, Plugin, SessionConfig, Shared};
 use crate::store::{DynStore, MemoryStore, Store};
 
 const DEFAULT_BASE_PATH: &str = "/api/auth";
@@ -55,6 +56,9 @@ pub struct KerniaBuilder {
     disable_csrf_check: Option<bool>,
     max_body_bytes: usize,
     password_hash_concurrency: usize,
+    revoke_sessions_on_password_reset: bool,
+    email_otp: Option<EmailOtp>,
+    phone_number: Option<PhoneNumber>,
 }
 
 impl std::fmt::Debug for KerniaBuilder {
@@ -102,15 +106,15 @@ impl KerniaBuilder {
             clock: Arc::new(SystemClock),
             rate_limit: true,
             rate_limit_store: Arc::new(MemoryRateLimitStore::new()),
-            rate_limit_default: Rule {
-                window_secs: 10,
-                max: 100,
-            },
+            rate_limit_default: Rule { window_secs: 10, max: 100 },
             client_ip: ClientIpConfig::default(),
             disable_origin_check: false,
             disable_csrf_check: None,
             max_body_bytes: 64 * 1024,
             password_hash_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            revoke_sessions_on_password_reset: false,
+            email_otp: None,
+            phone_number: None,
         }
     }
 
@@ -140,8 +144,7 @@ impl KerniaBuilder {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        self.trusted_origins
-            .extend(origins.into_iter().map(Into::into));
+        self.trusted_origins.extend(origins.into_iter().map(Into::into));
         self
     }
 
@@ -255,10 +258,7 @@ impl KerniaBuilder {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        self.client_ip.headers = headers
-            .into_iter()
-            .map(|h| h.into().to_ascii_lowercase())
-            .collect();
+        self.client_ip.headers = headers.into_iter().map(|h| h.into().to_ascii_lowercase()).collect();
         self
     }
 
@@ -304,12 +304,30 @@ impl KerniaBuilder {
         self
     }
 
+    /// End every session of a user whose password is reset by code (default false).
+    pub fn revoke_sessions_on_password_reset(mut self, revoke: bool) -> Self {
+        self.revoke_sessions_on_password_reset = revoke;
+        self
+    }
+
+    /// Adds the email OTP plugin.
+    pub fn email_otp(mut self, plugin: EmailOtp) -> Self {
+        self.email_otp = Some(plugin);
+        self
+    }
+
+    /// Adds the phone number plugin.
+    pub fn phone_number(mut self, plugin: PhoneNumber) -> Self {
+        self.phone_number = Some(plugin);
+        self
+    }
+
     /// Validates the configuration and builds the layer.
     ///
     /// # Errors
     /// [`ConfigError`] for an empty secret, a malformed base URL, base path or
     /// trusted origin, a bad cookie prefix, or an option out of range.
-    pub fn build(self) -> Result<KerniaLayer, ConfigError> {
+    pub fn build(mut self) -> Result<KerniaLayer, ConfigError> {
         if self.secret.is_empty() {
             return Err(ConfigError::MissingSecret);
         }
@@ -321,27 +339,47 @@ impl KerniaBuilder {
             Some(url) => parse_base_url(url)?,
             None => (None, None),
         };
-        let base_path = validate_base_path(
-            self.base_path
-                .or(url_path)
-                .unwrap_or_else(|| DEFAULT_BASE_PATH.to_owned()),
-        )?;
+        let base_path =
+            validate_base_path(self.base_path.or(url_path).unwrap_or_else(|| DEFAULT_BASE_PATH.to_owned()))?;
         let trusted = self
             .trusted_origins
             .into_iter()
             .map(|o| match origin_of(&o) {
-                Some(origin) if origin.len() == o.trim_end_matches('/').len() => {
-                    Ok(origin.to_owned())
-                }
+                Some(origin) if origin.len() == o.trim_end_matches('/').len() => Ok(origin.to_owned()),
                 _ => Err(ConfigError::InvalidTrustedOrigin(o)),
             })
             .collect::<Result<Vec<_>, _>>()?;
         validate_cookie_prefix(&self.cookie_prefix)?;
-        let secure = self.use_secure_cookies
-            || self
-                .base_url
-                .as_deref()
-                .is_some_and(|u| u.starts_with("https://"));
+        let email_otp = match self.email_otp.take() {
+            Some(p) => {
+                let policy = policy(
+                    "email_otp",
+                    p.otp_length,
+                    p.expires_in,
+                    p.allowed_attempts,
+                    p.storage,
+                    ErrorCode::InvalidOtp,
+                )?;
+                Some(Plugin { options: p, policy })
+            }
+            None => None,
+        };
+        let phone_number = match self.phone_number.take() {
+            Some(p) => {
+                let policy = policy(
+                    "phone_number",
+                    p.otp_length,
+                    p.expires_in,
+                    p.allowed_attempts,
+                    p.storage,
+                    ErrorCode::OtpNotFound,
+                )?;
+                Some(Plugin { options: p, policy })
+            }
+            None => None,
+        };
+        let secure =
+            self.use_secure_cookies || self.base_url.as_deref().is_some_and(|u| u.starts_with("https://"));
         let shared = Shared {
             base_path,
             signer: Signer::new(self.secret.as_bytes()),
@@ -352,8 +390,8 @@ impl KerniaBuilder {
             rate_limiter: self.rate_limit.then(|| RateLimiter {
                 rules: Rules {
                     default: self.rate_limit_default,
-                    email_otp: None,
-                    phone_number: None,
+                    email_otp: email_otp.as_ref().map(|p| p.options.rate_limit),
+                    phone_number: phone_number.as_ref().map(|p| p.options.rate_limit),
                 },
                 store: self.rate_limit_store,
             }),
@@ -364,10 +402,11 @@ impl KerniaBuilder {
             max_body_bytes: self.max_body_bytes,
             session: self.session,
             email_password: self.email_password,
+            revoke_sessions_on_password_reset: self.revoke_sessions_on_password_reset,
+            email_otp,
+            phone_number,
         };
-        Ok(KerniaLayer {
-            shared: Arc::new(shared),
-        })
+        Ok(KerniaLayer { shared: Arc::new(shared) })
     }
 }
 
@@ -384,54 +423,31 @@ fn parse_base_url(url: &str) -> Result<(Option<String>, Option<String>), ConfigE
         return Err(invalid());
     }
     let path = rest.trim_end_matches('/');
-    Ok((
-        Some(origin.to_ascii_lowercase()),
-        (!path.is_empty()).then(|| path.to_owned()),
-    ))
+    Ok((Some(origin.to_ascii_lowercase()), (!path.is_empty()).then(|| path.to_owned())))
 }
 
 fn validate_base_path(path: String) -> Result<String, ConfigError> {
-    let ok =
-        path.starts_with('/') && path.len() > 1 && !path.ends_with('/') && !path.contains("//");
-    if ok {
-        Ok(path)
-    } else {
-        Err(ConfigError::InvalidBasePath(path))
-    }
+    let ok = path.starts_with('/') && path.len() > 1 && !path.ends_with('/') && !path.contains("//");
+    if ok { Ok(path) } else { Err(ConfigError::InvalidBasePath(path)) }
 }
 
 fn validate_cookie_prefix(prefix: &str) -> Result<(), ConfigError> {
-    let ok = !prefix.is_empty()
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::InvalidCookiePrefix(prefix.to_owned()))
-    }
+    let ok = !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok { Ok(()) } else { Err(ConfigError::InvalidCookiePrefix(prefix.to_owned())) }
 }
 
 fn check_range(builder: &KerniaBuilder) -> Result<(), ConfigError> {
     let out = |option, reason| Err(ConfigError::OutOfRange { option, reason });
     let session = &builder.session;
     if session.expires_in <= Duration::ZERO || session.expires_in > Duration::days(400) {
-        return out(
-            "session_expires_in",
-            "must be between 1 second and 400 days (the cookie Max-Age limit)",
-        );
+        return out("session_expires_in", "must be between 1 second and 400 days (the cookie Max-Age limit)");
     }
     if session.update_age > session.expires_in {
         return out("session_update_age", "must not exceed session_expires_in");
     }
     let passwords = &builder.email_password;
-    if passwords.min_password_length == 0
-        || passwords.min_password_length > passwords.max_password_length
-    {
-        return out(
-            "min_password_length",
-            "must be at least 1 and at most max_password_length",
-        );
+    if passwords.min_password_length == 0 || passwords.min_password_length > passwords.max_password_length {
+        return out("min_password_length", "must be at least 1 and at most max_password_length");
     }
     if builder.max_body_bytes < 1024 {
         return out("max_body_bytes", "must be at least 1024");
@@ -440,4 +456,27 @@ fn check_range(builder: &KerniaBuilder) -> Result<(), ConfigError> {
         return out("password_hash_concurrency", "must be at least 1");
     }
     Ok(())
+}
+
+/// The code policy of a plugin, with its options checked: at least 6 digits
+/// (NIST's 20 bits), a lifetime of at most an hour, 1 to 10 attempts.
+fn policy(
+    plugin: &'static str,
+    length: usize,
+    expires_in: StdDuration,
+    allowed_attempts: u32,
+    storage: crate::otp::OtpStorage,
+    missing: ErrorCode,
+) -> Result<OtpPolicy, ConfigError> {
+    let out = |reason| Err(ConfigError::OutOfRange { option: plugin, reason });
+    if !(6..=12).contains(&length) {
+        return out("otp_length must be 6 to 12 digits");
+    }
+    if expires_in.is_zero() || expires_in > StdDuration::from_secs(3600) {
+        return out("expires_in must be 1 second to 1 hour");
+    }
+    if !(1..=10).contains(&allowed_attempts) {
+        return out("allowed_attempts must be 1 to 10");
+    }
+    Ok(OtpPolicy { length, expires_in: to_time(expires_in), allowed_attempts, storage, missing })
 }

@@ -35,11 +35,7 @@ impl ClientIpConfig {
     }
 
     fn pick(&self, value: &str) -> Option<IpAddr> {
-        let hops: Vec<&str> = value
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
+        let hops: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         if self.trusted_proxies.is_empty() {
             return match hops.as_slice() {
                 [only] => only.parse().ok(),
@@ -73,12 +69,7 @@ fn normalize(ip: IpAddr) -> String {
             None => {
                 let s = v6.segments();
                 let masked = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-                masked
-                    .segments()
-                    .iter()
-                    .map(|g| format!("{g:04x}"))
-                    .collect::<Vec<_>>()
-                    .join(":")
+                masked.segments().iter().map(|g| format!("{g:04x}")).collect::<Vec<_>>().join(":")
             }
         },
     }
@@ -90,10 +81,7 @@ mod tests {
 
     #[test]
     fn ipv6_is_cut_to_64_and_expanded() {
-        assert_eq!(
-            normalize("2001:db8::1".parse().unwrap()),
-            "2001:0db8:0000:0000:0000:0000:0000:0000"
-        );
+        assert_eq!(normalize("2001:db8::1".parse().unwrap()), "2001:0db8:0000:0000:0000:0000:0000:0000");
         assert_eq!(normalize("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
     }
 
@@ -103,14 +91,8 @@ mod tests {
         headers.insert("x-forwarded-for", "9.9.9.9".parse().unwrap());
         let mut ext = Extensions::new();
         ext.insert(ClientAddr("1.2.3.4:5".parse().unwrap()));
-        assert_eq!(
-            ClientIpConfig::default().resolve(&headers, &ext).as_deref(),
-            Some("1.2.3.4")
-        );
-        let config = ClientIpConfig {
-            headers: vec!["x-forwarded-for".into()],
-            ..Default::default()
-        };
+        assert_eq!(ClientIpConfig::default().resolve(&headers, &ext).as_deref(), Some("1.2.3.4"));
+        let config = ClientIpConfig { headers: vec!["x-forwarded-for".into()], ..Default::default() };
         assert_eq!(config.resolve(&headers, &ext).as_deref(), Some("9.9.9.9"));
         headers.insert("x-forwarded-for", "8.8.8.8, 9.9.9.9".parse().unwrap());
         assert_eq!(config.resolve(&headers, &ext).as_deref(), Some("1.2.3.4"));

@@ -41,9 +41,7 @@ impl ManualClock {
     /// A clock set to the current system time (whole milliseconds).
     pub fn new() -> Self {
         let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        Self {
-            millis: Arc::new(AtomicI64::new(i64::try_from(now).unwrap_or(0))),
-        }
+        Self { millis: Arc::new(AtomicI64::new(i64::try_from(now).unwrap_or(0))) }
     }
 
     /// Moves the clock forward.
@@ -75,6 +73,5 @@ impl Clock for ManualClock {
 /// `now` truncated to whole milliseconds, the precision dates travel with.
 pub(crate) fn now_ms(clock: &dyn Clock) -> OffsetDateTime {
     let now = clock.now();
-    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(now)
+    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(now)
 }

@@ -69,11 +69,7 @@ impl CookieJar {
 
     /// The clearing headers for the whole session, in Better Auth's order.
     pub(crate) fn clear_session(&self) -> [HeaderValue; 3] {
-        [
-            self.clear(&self.session_token),
-            self.clear(&self.session_data),
-            self.clear(&self.dont_remember),
-        ]
+        [self.clear(&self.session_token), self.clear(&self.session_data), self.clear(&self.dont_remember)]
     }
 }
 
@@ -98,10 +94,7 @@ pub(crate) fn find<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, str
 }
 
 fn decode(value: &str) -> Cow<'_, str> {
-    let value = value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(value);
+    let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
     if value.contains('%') {
         match percent_decode_str(value).decode_utf8() {
             Ok(decoded) => decoded,
@@ -124,10 +117,7 @@ pub(crate) fn verify_signed<'v>(signed: &'v str, signer: &Signer) -> Option<&'v 
 /// Whether a request carries a cookie whose name is `name` (a cheap scan
 /// used on the pass-through path, before any parsing).
 pub(crate) fn mentions(headers: &HeaderMap, name: &str) -> bool {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .any(|value| memfind(value.as_bytes(), name.as_bytes()))
+    headers.get_all(header::COOKIE).iter().any(|value| memfind(value.as_bytes(), name.as_bytes()))
 }
 
 fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
@@ -144,12 +134,8 @@ mod tests {
     fn signed_cookie_matches_better_auth_bytes() {
         let jar = CookieJar::new("better-auth", false);
         let signer = Signer::new(SECRET);
-        let set = jar.set_signed(
-            &jar.session_token,
-            "YgqpLnxWXX4pVQJn0eSs7L5L0pfcEuvB",
-            &signer,
-            Some(604800),
-        );
+        let set =
+            jar.set_signed(&jar.session_token, "YgqpLnxWXX4pVQJn0eSs7L5L0pfcEuvB", &signer, Some(604800));
         assert_eq!(
             set,
             "better-auth.session_token=YgqpLnxWXX4pVQJn0eSs7L5L0pfcEuvB.rr%2FfqWJLOY3PbxKJwocbeVsfC%2FDVC6xVsh5Ghn%2Bl%2Fts%3D; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax"
@@ -164,10 +150,7 @@ mod tests {
     #[test]
     fn first_cookie_wins_and_is_decoded() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; x=\"y%3D\"; x=2"),
-        );
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; x=\"y%3D\"; x=2"));
         assert_eq!(find(&headers, "x").as_deref(), Some("y="));
         assert_eq!(find(&headers, "a").as_deref(), Some("1"));
         assert_eq!(find(&headers, "b"), None);
@@ -177,10 +160,7 @@ mod tests {
     fn tampered_signature_is_rejected() {
         let signer = Signer::new(SECRET);
         let good = "wUHZkHT61qlktuhmoawUt6PEFVHFUXZi.K46n38njiZw6HtRmaPDjscrRQb4B6SeBjCyasoPxz6s=";
-        assert_eq!(
-            verify_signed(good, &signer),
-            Some("wUHZkHT61qlktuhmoawUt6PEFVHFUXZi")
-        );
+        assert_eq!(verify_signed(good, &signer), Some("wUHZkHT61qlktuhmoawUt6PEFVHFUXZi"));
         let bad = "wUHZkHT61qlktuhmoawUt6PEFVHFUXZj.K46n38njiZw6HtRmaPDjscrRQb4B6SeBjCyasoPxz6s=";
         assert_eq!(verify_signed(bad, &signer), None);
         assert_eq!(verify_signed("no-signature", &signer), None);

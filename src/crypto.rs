@@ -121,23 +121,19 @@ mod tests {
             signer.sign("wUHZkHT61qlktuhmoawUt6PEFVHFUXZi"),
             "K46n38njiZw6HtRmaPDjscrRQb4B6SeBjCyasoPxz6s="
         );
-        assert!(signer.verify(
-            "wUHZkHT61qlktuhmoawUt6PEFVHFUXZi",
-            "K46n38njiZw6HtRmaPDjscrRQb4B6SeBjCyasoPxz6s="
-        ));
-        assert!(!signer.verify(
-            "wUHZkHT61qlktuhmoawUt6PEFVHFUXZj",
-            "K46n38njiZw6HtRmaPDjscrRQb4B6SeBjCyasoPxz6s="
-        ));
+        assert!(
+            signer.verify("wUHZkHT61qlktuhmoawUt6PEFVHFUXZi", "K46n38njiZw6HtRmaPDjscrRQb4B6SeBjCyasoPxz6s=")
+        );
+        assert!(
+            !signer
+                .verify("wUHZkHT61qlktuhmoawUt6PEFVHFUXZj", "K46n38njiZw6HtRmaPDjscrRQb4B6SeBjCyasoPxz6s=")
+        );
         assert!(!signer.verify("x", "short"));
     }
 
     #[test]
     fn hashed_otp_matches_better_auth() {
-        assert_eq!(
-            sha256_url_safe("123456"),
-            "jZae727K08KaOmKSgOaGzww_XVqGr_PKEgIMkjrcbJI"
-        );
+        assert_eq!(sha256_url_safe("123456"), "jZae727K08KaOmKSgOaGzww_XVqGr_PKEgIMkjrcbJI");
     }
 
     #[test]

@@ -92,56 +92,38 @@ impl ErrorCode {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Content-Type is required. Allowed types: application/json",
             ),
-            PayloadTooLarge => (
-                Some("PAYLOAD_TOO_LARGE"),
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body is too large",
-            ),
+            PayloadTooLarge => {
+                (Some("PAYLOAD_TOO_LARGE"), StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+            }
             ValidationError => (Some("VALIDATION_ERROR"), BAD, "Validation Error"),
             Unauthorized => (Some("UNAUTHORIZED"), UNAUTH, "Unauthorized"),
-            InternalServerError => (
-                Some("INTERNAL_SERVER_ERROR"),
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-            ),
-            TooManyRequests => (
-                None,
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests. Please try again later.",
-            ),
+            InternalServerError => {
+                (Some("INTERNAL_SERVER_ERROR"), StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+            TooManyRequests => {
+                (None, StatusCode::TOO_MANY_REQUESTS, "Too many requests. Please try again later.")
+            }
             MethodNotAllowedDeferSessionRequired => (
                 Some("METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED"),
                 StatusCode::METHOD_NOT_ALLOWED,
                 "POST method requires deferSessionRefresh to be enabled in session config",
             ),
             UserNotFound => (Some("USER_NOT_FOUND"), BAD, "User not found"),
-            FailedToCreateUser => (
-                Some("FAILED_TO_CREATE_USER"),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Failed to create user",
-            ),
-            FailedToCreateSession => (
-                Some("FAILED_TO_CREATE_SESSION"),
-                UNAUTH,
-                "Failed to create session",
-            ),
-            FailedToUpdateUser => (
-                Some("FAILED_TO_UPDATE_USER"),
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Failed to update user",
-            ),
-            FailedToGetSession => (
-                Some("FAILED_TO_GET_SESSION"),
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Failed to get session",
-            ),
+            FailedToCreateUser => {
+                (Some("FAILED_TO_CREATE_USER"), StatusCode::UNPROCESSABLE_ENTITY, "Failed to create user")
+            }
+            FailedToCreateSession => (Some("FAILED_TO_CREATE_SESSION"), UNAUTH, "Failed to create session"),
+            FailedToUpdateUser => {
+                (Some("FAILED_TO_UPDATE_USER"), StatusCode::INTERNAL_SERVER_ERROR, "Failed to update user")
+            }
+            FailedToGetSession => {
+                (Some("FAILED_TO_GET_SESSION"), StatusCode::INTERNAL_SERVER_ERROR, "Failed to get session")
+            }
             InvalidPassword => (Some("INVALID_PASSWORD"), BAD, "Invalid password"),
             InvalidEmail => (Some("INVALID_EMAIL"), BAD, "Invalid email"),
-            InvalidEmailOrPassword => (
-                Some("INVALID_EMAIL_OR_PASSWORD"),
-                UNAUTH,
-                "Invalid email or password",
-            ),
+            InvalidEmailOrPassword => {
+                (Some("INVALID_EMAIL_OR_PASSWORD"), UNAUTH, "Invalid email or password")
+            }
             InvalidToken => (Some("INVALID_TOKEN"), BAD, "Invalid token"),
             EmailNotVerified => (Some("EMAIL_NOT_VERIFIED"), FORBIDDEN, "Email not verified"),
             PasswordTooShort => (Some("PASSWORD_TOO_SHORT"), BAD, "Password too short"),
@@ -151,16 +133,10 @@ impl ErrorCode {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "User already exists. Use another email.",
             ),
-            EmailCanNotBeUpdated => (
-                Some("EMAIL_CAN_NOT_BE_UPDATED"),
-                BAD,
-                "Email can not be updated",
-            ),
-            CredentialAccountNotFound => (
-                Some("CREDENTIAL_ACCOUNT_NOT_FOUND"),
-                BAD,
-                "Credential account not found",
-            ),
+            EmailCanNotBeUpdated => (Some("EMAIL_CAN_NOT_BE_UPDATED"), BAD, "Email can not be updated"),
+            CredentialAccountNotFound => {
+                (Some("CREDENTIAL_ACCOUNT_NOT_FOUND"), BAD, "Credential account not found")
+            }
             SessionNotFresh => (Some("SESSION_NOT_FRESH"), FORBIDDEN, "Session is not fresh"),
             CrossSiteNavigationLoginBlocked => (
                 Some("CROSS_SITE_NAVIGATION_LOGIN_BLOCKED"),
@@ -168,42 +144,22 @@ impl ErrorCode {
                 "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
             ),
             InvalidOrigin => (Some("INVALID_ORIGIN"), FORBIDDEN, "Invalid origin"),
-            MissingOrNullOrigin => (
-                Some("MISSING_OR_NULL_ORIGIN"),
-                FORBIDDEN,
-                "Missing or null Origin",
-            ),
-            InvalidCallbackUrl => (
-                Some("INVALID_CALLBACK_URL"),
-                FORBIDDEN,
-                "Invalid callbackURL",
-            ),
-            InvalidRedirectUrl => (
-                Some("INVALID_REDIRECT_URL"),
-                FORBIDDEN,
-                "Invalid redirectURL",
-            ),
-            InvalidErrorCallbackUrl => (
-                Some("INVALID_ERROR_CALLBACK_URL"),
-                FORBIDDEN,
-                "Invalid errorCallbackURL",
-            ),
-            InvalidNewUserCallbackUrl => (
-                Some("INVALID_NEW_USER_CALLBACK_URL"),
-                FORBIDDEN,
-                "Invalid newUserCallbackURL",
-            ),
+            MissingOrNullOrigin => (Some("MISSING_OR_NULL_ORIGIN"), FORBIDDEN, "Missing or null Origin"),
+            InvalidCallbackUrl => (Some("INVALID_CALLBACK_URL"), FORBIDDEN, "Invalid callbackURL"),
+            InvalidRedirectUrl => (Some("INVALID_REDIRECT_URL"), FORBIDDEN, "Invalid redirectURL"),
+            InvalidErrorCallbackUrl => {
+                (Some("INVALID_ERROR_CALLBACK_URL"), FORBIDDEN, "Invalid errorCallbackURL")
+            }
+            InvalidNewUserCallbackUrl => {
+                (Some("INVALID_NEW_USER_CALLBACK_URL"), FORBIDDEN, "Invalid newUserCallbackURL")
+            }
             FieldNotAllowed => (Some("FIELD_NOT_ALLOWED"), BAD, "Field not allowed"),
-            EmailPasswordDisabled => (
-                Some("EMAIL_PASSWORD_DISABLED"),
-                BAD,
-                "Email and password is not enabled",
-            ),
-            EmailPasswordSignUpDisabled => (
-                Some("EMAIL_PASSWORD_SIGN_UP_DISABLED"),
-                BAD,
-                "Email and password sign up is not enabled",
-            ),
+            EmailPasswordDisabled => {
+                (Some("EMAIL_PASSWORD_DISABLED"), BAD, "Email and password is not enabled")
+            }
+            EmailPasswordSignUpDisabled => {
+                (Some("EMAIL_PASSWORD_SIGN_UP_DISABLED"), BAD, "Email and password sign up is not enabled")
+            }
             NoFieldsToUpdate => (None, BAD, "No fields to update"),
             CallbackUrlNotAString => (None, BAD, "Invalid callbackURL: expected a string"),
             OtpExpired => (Some("OTP_EXPIRED"), BAD, "OTP expired"),
@@ -212,58 +168,36 @@ impl ErrorCode {
             InvalidOtpType => (None, BAD, "Invalid OTP type"),
             ChangeEmailDisabled => (None, BAD, "Change email with OTP is disabled"),
             EmailIsTheSame => (None, BAD, "Email is the same"),
-            OtpRequiredToVerifyCurrentEmail => {
-                (None, BAD, "OTP is required to verify current email")
-            }
+            OtpRequiredToVerifyCurrentEmail => (None, BAD, "OTP is required to verify current email"),
             EmailAlreadyInUse => (None, BAD, "Email already in use"),
-            UnableToCompleteOtpVerification => (
-                None,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Unable to complete OTP verification",
-            ),
+            UnableToCompleteOtpVerification => {
+                (None, StatusCode::INTERNAL_SERVER_ERROR, "Unable to complete OTP verification")
+            }
             InvalidPhoneNumber => (Some("INVALID_PHONE_NUMBER"), BAD, "Invalid phone number"),
-            PhoneNumberExist => (
-                Some("PHONE_NUMBER_EXIST"),
-                BAD,
-                "Phone number already exists",
-            ),
-            PhoneNumberNotExist => (
-                Some("PHONE_NUMBER_NOT_EXIST"),
-                BAD,
-                "phone number isn't registered",
-            ),
-            InvalidPhoneNumberOrPassword => (
-                Some("INVALID_PHONE_NUMBER_OR_PASSWORD"),
-                UNAUTH,
-                "Invalid phone number or password",
-            ),
+            PhoneNumberExist => (Some("PHONE_NUMBER_EXIST"), BAD, "Phone number already exists"),
+            PhoneNumberNotExist => (Some("PHONE_NUMBER_NOT_EXIST"), BAD, "phone number isn't registered"),
+            InvalidPhoneNumberOrPassword => {
+                (Some("INVALID_PHONE_NUMBER_OR_PASSWORD"), UNAUTH, "Invalid phone number or password")
+            }
             UnexpectedError => (Some("UNEXPECTED_ERROR"), UNAUTH, "Unexpected error"),
             OtpNotFound => (Some("OTP_NOT_FOUND"), BAD, "OTP not found"),
-            PhoneNumberNotVerified => (
-                Some("PHONE_NUMBER_NOT_VERIFIED"),
-                UNAUTH,
-                "Phone number not verified",
-            ),
+            PhoneNumberNotVerified => {
+                (Some("PHONE_NUMBER_NOT_VERIFIED"), UNAUTH, "Phone number not verified")
+            }
             PhoneNumberPendingVerification => (
                 Some("PHONE_NUMBER_PENDING_VERIFICATION"),
                 BAD,
                 "Phone number requires account ownership proof",
             ),
-            PhoneNumberCannotBeUpdated => (
-                Some("PHONE_NUMBER_CANNOT_BE_UPDATED"),
-                BAD,
-                "Phone number cannot be updated",
-            ),
-            PhoneNumberCannotBeSet => (
-                Some("PHONE_NUMBER_CANNOT_BE_SET"),
-                BAD,
-                "Phone number can only be set by verifying it",
-            ),
-            CountryNotAllowed => (
-                Some("COUNTRY_NOT_ALLOWED"),
-                BAD,
-                "Phone numbers of this country are not allowed",
-            ),
+            PhoneNumberCannotBeUpdated => {
+                (Some("PHONE_NUMBER_CANNOT_BE_UPDATED"), BAD, "Phone number cannot be updated")
+            }
+            PhoneNumberCannotBeSet => {
+                (Some("PHONE_NUMBER_CANNOT_BE_SET"), BAD, "Phone number can only be set by verifying it")
+            }
+            CountryNotAllowed => {
+                (Some("COUNTRY_NOT_ALLOWED"), BAD, "Phone numbers of this country are not allowed")
+            }
         }
     }
 
@@ -296,12 +230,7 @@ pub struct ApiError {
 impl ApiError {
     /// The error with the code's default status and message.
     pub const fn new(code: ErrorCode) -> Self {
-        Self {
-            code,
-            status: code.status(),
-            message: Cow::Borrowed(code.message()),
-            retry_after: None,
-        }
+        Self { code, status: code.status(), message: Cow::Borrowed(code.message()), retry_after: None }
     }
 
     /// The same error answered with another status (Better Auth reuses some
@@ -362,10 +291,7 @@ impl ApiError {
         let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(seconds) = self.retry_after {
             headers.insert("x-retry-after", HeaderValue::from(seconds));
         }

@@ -37,19 +37,14 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentSession {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        load(parts)
-            .await?
-            .ok_or(SessionRejection(ApiError::new(ErrorCode::Unauthorized)))
+        load(parts).await?.ok_or(SessionRejection(ApiError::new(ErrorCode::Unauthorized)))
     }
 }
 
 impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentSession {
     type Rejection = SessionRejection;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
         load(parts).await
     }
 }

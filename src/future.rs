@@ -31,15 +31,11 @@ pin_project! {
 
 impl<F> ResponseFuture<F> {
     pub(crate) fn inner(future: F) -> Self {
-        Self {
-            kind: Kind::Inner { future },
-        }
+        Self { kind: Kind::Inner { future } }
     }
 
     pub(crate) fn kernia(future: KerniaFuture) -> Self {
-        Self {
-            kind: Kind::Kernia { future },
-        }
+        Self { kind: Kind::Kernia { future } }
     }
 }
 
@@ -49,9 +45,7 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
             Kind::Inner { .. } => "Inner",
             Kind::Kernia { .. } => "Kernia",
         };
-        f.debug_struct("ResponseFuture")
-            .field("kind", &kind)
-            .finish()
+        f.debug_struct("ResponseFuture").field("kind", &kind).finish()
     }
 }
 

@@ -39,9 +39,7 @@ impl KerniaLayer {
 
 impl std::fmt::Debug for KerniaLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KerniaLayer")
-            .field("shared", &self.shared)
-            .finish()
+        f.debug_struct("KerniaLayer").field("shared", &self.shared).finish()
     }
 }
 
@@ -49,10 +47,7 @@ impl<S> Layer<S> for KerniaLayer {
     type Service = KerniaService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        KerniaService {
-            inner,
-            shared: self.shared.clone(),
-        }
+        KerniaService { inner, shared: self.shared.clone() }
     }
 }
 
@@ -82,9 +77,7 @@ impl<S> KerniaService<S> {
 
 impl<S: std::fmt::Debug> std::fmt::Debug for KerniaService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KerniaService")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
+        f.debug_struct("KerniaService").field("inner", &self.inner).finish_non_exhaustive()
     }
 }
 

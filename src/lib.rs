@@ -30,6 +30,8 @@ mod client_ip;
 pub mod clock;
 mod cookies;
 mod crypto;
+pub mod delivery;
+pub mod email_otp;
 mod endpoints;
 mod error;
 #[cfg(feature = "axum")]
@@ -37,7 +39,9 @@ pub mod extract;
 mod future;
 mod layer;
 mod origin;
+pub mod otp;
 mod password;
+pub mod phone_number;
 pub mod rate_limit;
 mod router;
 mod session;

@@ -16,15 +16,11 @@ impl Origins {
     pub(crate) fn new(own: String, mut extra: Vec<String>) -> Self {
         extra.insert(0, own.clone());
         extra.dedup();
-        Self {
-            trusted: extra,
-            own,
-        }
+        Self { trusted: extra, own }
     }
 
     fn is_trusted(&self, url: &str) -> bool {
-        origin_of(url)
-            .is_some_and(|origin| self.trusted.iter().any(|t| t.eq_ignore_ascii_case(origin)))
+        origin_of(url).is_some_and(|origin| self.trusted.iter().any(|t| t.eq_ignore_ascii_case(origin)))
     }
 
     /// §4.2 steps 2–4: `Origin` (or `Referer`) must be a trusted origin.
@@ -57,16 +53,8 @@ impl Origins {
         const FIELDS: [(&str, &str, ErrorCode); 4] = [
             ("callbackURL", "callbackURL", ErrorCode::InvalidCallbackUrl),
             ("redirectTo", "redirectURL", ErrorCode::InvalidRedirectUrl),
-            (
-                "errorCallbackURL",
-                "errorCallbackURL",
-                ErrorCode::InvalidErrorCallbackUrl,
-            ),
-            (
-                "newUserCallbackURL",
-                "newUserCallbackURL",
-                ErrorCode::InvalidNewUserCallbackUrl,
-            ),
+            ("errorCallbackURL", "errorCallbackURL", ErrorCode::InvalidErrorCallbackUrl),
+            ("newUserCallbackURL", "newUserCallbackURL", ErrorCode::InvalidNewUserCallbackUrl),
         ];
         let Some(Value::Object(body)) = body else {
             return Ok(());
@@ -90,16 +78,8 @@ impl Origins {
         if headers.contains_key(header::COOKIE) {
             return self.check_request_origin(headers);
         }
-        let fetch = |name| {
-            header_str(headers, name)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
-        let (site, mode, dest) = (
-            fetch("sec-fetch-site"),
-            fetch("sec-fetch-mode"),
-            fetch("sec-fetch-dest"),
-        );
+        let fetch = |name| header_str(headers, name).map(str::trim).filter(|v| !v.is_empty());
+        let (site, mode, dest) = (fetch("sec-fetch-site"), fetch("sec-fetch-mode"), fetch("sec-fetch-dest"));
         if site.is_some() || mode.is_some() || dest.is_some() {
             if site == Some("cross-site") && mode == Some("navigate") {
                 return Err(ErrorCode::CrossSiteNavigationLoginBlocked.into());

@@ -25,26 +25,19 @@ pub(crate) struct PasswordHasher {
 impl PasswordHasher {
     /// At most `concurrency` hashes in flight (each holds 32 MiB).
     pub(crate) fn new(concurrency: usize) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-        }
+        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
     }
 
     /// A new `salt:key` hash of `password`.
     pub(crate) async fn hash(&self, password: &str) -> Result<String, ApiError> {
         let salt = crypto::random_hex16()?;
         let password = password.to_owned();
-        self.run(move || derive_hex(&password, &salt).map(|key| format!("{salt}:{key}")))
-            .await
+        self.run(move || derive_hex(&password, &salt).map(|key| format!("{salt}:{key}"))).await
     }
 
     /// Whether `password` matches `stored`; `None` hashes against a dummy
     /// value and answers false, taking the same time.
-    pub(crate) async fn verify(
-        &self,
-        password: &str,
-        stored: Option<&str>,
-    ) -> Result<bool, ApiError> {
+    pub(crate) async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, ApiError> {
         let known = stored.is_some();
         let stored = stored.unwrap_or(DUMMY_HASH).to_owned();
         let password = password.to_owned();
@@ -56,11 +49,8 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| ApiError::internal("password hasher closed", &e))?;
+        let _permit =
+            self.permits.acquire().await.map_err(|e| ApiError::internal("password hasher closed", &e))?;
         tokio::task::spawn_blocking(job)
             .await
             .map_err(|e| ApiError::internal("password hashing task failed", &e))?
@@ -69,8 +59,7 @@ impl PasswordHasher {
 
 fn derive_hex(password: &str, salt: &str) -> Result<String, ApiError> {
     let normalized: String = password.nfkc().collect();
-    let params =
-        scrypt::Params::new(14, 16, 1).map_err(|e| ApiError::internal("scrypt parameters", &e))?;
+    let params = scrypt::Params::new(14, 16, 1).map_err(|e| ApiError::internal("scrypt parameters", &e))?;
     let mut key = [0u8; KEY_LEN];
     scrypt::scrypt(normalized.as_bytes(), salt.as_bytes(), &params, &mut key)
         .map_err(|e| ApiError::internal("scrypt", &e))?;
@@ -88,12 +77,10 @@ fn verify_sync(password: &str, stored: &str) -> Result<bool, ApiError> {
 
 fn to_hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 #[cfg(test)]

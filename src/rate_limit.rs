@@ -95,11 +95,7 @@ impl MemoryRateLimitStore {
 /// Better Auth's counting step for one key (core.md §5.4).
 fn step(entry: Option<&mut Window>, rule: Rule, now_ms: i64) -> (Decision, Option<Window>) {
     let window_ms = i64::try_from(rule.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let fresh = Window {
-        count: 1,
-        last_ms: now_ms,
-        window_ms,
-    };
+    let fresh = Window { count: 1, last_ms: now_ms, window_ms };
     match entry {
         None => (Decision::Allow, Some(fresh)),
         Some(w) if now_ms.saturating_sub(w.last_ms) >= window_ms => {
@@ -127,9 +123,7 @@ impl RateLimitStore for MemoryRateLimitStore {
             entries.map.insert(key.to_owned(), window);
             entries.inserts = entries.inserts.wrapping_add(1);
             if entries.inserts % 4096 == 0 {
-                entries
-                    .map
-                    .retain(|_, w| now_ms.saturating_sub(w.last_ms) < w.window_ms);
+                entries.map.retain(|_, w| now_ms.saturating_sub(w.last_ms) < w.window_ms);
             }
         }
         Ok(decision)
@@ -161,10 +155,7 @@ impl Rules {
         let mut rule = self.built_in(path);
         if let Some(r) = self.email_otp.filter(|_| EMAIL_OTP_PATHS.contains(&path)) {
             rule = r;
-        } else if let Some(r) = self
-            .phone_number
-            .filter(|_| path.starts_with("/phone-number"))
-        {
+        } else if let Some(r) = self.phone_number.filter(|_| path.starts_with("/phone-number")) {
             rule = r;
         }
         rule
@@ -179,15 +170,9 @@ impl Rules {
             "/email-otp/request-password-reset",
         ];
         if STRICT.iter().any(|p| path.starts_with(p)) {
-            Rule {
-                window_secs: 10,
-                max: 3,
-            }
+            Rule { window_secs: 10, max: 3 }
         } else if SENDS.contains(&path) || path.starts_with("/forget-password") {
-            Rule {
-                window_secs: 60,
-                max: 3,
-            }
+            Rule { window_secs: 60, max: 3 }
         } else {
             self.default
         }
@@ -203,9 +188,7 @@ pub(crate) struct RateLimiter {
 
 impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimiter")
-            .field("rules", &self.rules)
-            .finish_non_exhaustive()
+        f.debug_struct("RateLimiter").field("rules", &self.rules).finish_non_exhaustive()
     }
 }
 
@@ -225,16 +208,33 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// A limit on fixed windows aligned to the epoch (per-recipient and
+    /// global budgets): the count resets when the window ends, whatever the traffic.
+    pub(crate) async fn check_fixed(&self, key: &str, rule: Rule, now_ms: i64) -> Result<(), ApiError> {
+        let window_ms = i64::try_from(rule.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX).max(1);
+        let bucket = now_ms.div_euclid(window_ms);
+        let key = format!("{key}|{}|{bucket}", rule.window_secs);
+        match self.store.hit(&key, rule, now_ms).await {
+            Ok(Decision::Allow) => Ok(()),
+            Ok(Decision::Deny { .. }) => {
+                let end = bucket.saturating_add(1).saturating_mul(window_ms);
+                let retry_after = u64::try_from(end.saturating_sub(now_ms)).unwrap_or(0).div_ceil(1000);
+                tracing::info!(target: "kernia::security", "recipient send limit reached");
+                Err(ApiError::too_many_requests(retry_after))
+            }
+            Err(e) => Err(ApiError::internal("rate limit store", &e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn fourth_request_in_window_is_denied_with_retry_after() {
-        let rule = Rule {
-            window_secs: 10,
-            max: 3,
-        };
+        let rule = Rule { window_secs: 10, max: 3 };
         let mut w = None::<Window>;
         for t in [0, 1000, 2000] {
             let (d, new) = step(w.as_mut(), rule, t);
@@ -252,53 +252,14 @@ mod tests {
     #[test]
     fn rules_follow_better_auth_priorities() {
         let rules = Rules {
-            default: Rule {
-                window_secs: 10,
-                max: 100,
-            },
-            email_otp: Some(Rule {
-                window_secs: 60,
-                max: 3,
-            }),
-            phone_number: Some(Rule {
-                window_secs: 60,
-                max: 10,
-            }),
+            default: Rule { window_secs: 10, max: 100 },
+            email_otp: Some(Rule { window_secs: 60, max: 3 }),
+            phone_number: Some(Rule { window_secs: 60, max: 10 }),
         };
-        assert_eq!(
-            rules.for_path("/sign-in/email"),
-            Rule {
-                window_secs: 10,
-                max: 3
-            }
-        );
-        assert_eq!(
-            rules.for_path("/sign-in/email-otp"),
-            Rule {
-                window_secs: 60,
-                max: 3
-            }
-        );
-        assert_eq!(
-            rules.for_path("/sign-in/phone-number"),
-            Rule {
-                window_secs: 10,
-                max: 3
-            }
-        );
-        assert_eq!(
-            rules.for_path("/phone-number/send-otp"),
-            Rule {
-                window_secs: 60,
-                max: 10
-            }
-        );
-        assert_eq!(
-            rules.for_path("/get-session"),
-            Rule {
-                window_secs: 10,
-                max: 100
-            }
-        );
+        assert_eq!(rules.for_path("/sign-in/email"), Rule { window_secs: 10, max: 3 });
+        assert_eq!(rules.for_path("/sign-in/email-otp"), Rule { window_secs: 60, max: 3 });
+        assert_eq!(rules.for_path("/sign-in/phone-number"), Rule { window_secs: 10, max: 3 });
+        assert_eq!(rules.for_path("/phone-number/send-otp"), Rule { window_secs: 60, max: 10 });
+        assert_eq!(rules.for_path("/get-session"), Rule { window_secs: 10, max: 100 });
     }
 }

@@ -17,6 +17,20 @@ pub(crate) enum Route {
     RevokeOtherSessions,
     ChangePassword,
     UpdateUser,
+    EmailOtpSend,
+    EmailOtpCheck,
+    EmailOtpVerifyEmail,
+    SignInEmailOtp,
+    EmailOtpRequestPasswordReset,
+    ForgetPasswordEmailOtp,
+    EmailOtpResetPassword,
+    EmailOtpRequestEmailChange,
+    EmailOtpChangeEmail,
+    PhoneSendOtp,
+    PhoneVerify,
+    SignInPhoneNumber,
+    PhoneRequestPasswordReset,
+    PhoneResetPassword,
 }
 
 impl Route {
@@ -33,6 +47,20 @@ impl Route {
             Self::RevokeOtherSessions => "/revoke-other-sessions",
             Self::ChangePassword => "/change-password",
             Self::UpdateUser => "/update-user",
+            Self::EmailOtpSend => "/email-otp/send-verification-otp",
+            Self::EmailOtpCheck => "/email-otp/check-verification-otp",
+            Self::EmailOtpVerifyEmail => "/email-otp/verify-email",
+            Self::SignInEmailOtp => "/sign-in/email-otp",
+            Self::EmailOtpRequestPasswordReset => "/email-otp/request-password-reset",
+            Self::ForgetPasswordEmailOtp => "/forget-password/email-otp",
+            Self::EmailOtpResetPassword => "/email-otp/reset-password",
+            Self::EmailOtpRequestEmailChange => "/email-otp/request-email-change",
+            Self::EmailOtpChangeEmail => "/email-otp/change-email",
+            Self::PhoneSendOtp => "/phone-number/send-otp",
+            Self::PhoneVerify => "/phone-number/verify",
+            Self::SignInPhoneNumber => "/sign-in/phone-number",
+            Self::PhoneRequestPasswordReset => "/phone-number/request-password-reset",
+            Self::PhoneResetPassword => "/phone-number/reset-password",
         }
     }
 
@@ -60,6 +88,20 @@ pub(crate) fn route(method: &Method, path: &str) -> Option<Route> {
         "/revoke-other-sessions" => Route::RevokeOtherSessions,
         "/change-password" => Route::ChangePassword,
         "/update-user" => Route::UpdateUser,
+        "/email-otp/send-verification-otp" => Route::EmailOtpSend,
+        "/email-otp/check-verification-otp" => Route::EmailOtpCheck,
+        "/email-otp/verify-email" => Route::EmailOtpVerifyEmail,
+        "/sign-in/email-otp" => Route::SignInEmailOtp,
+        "/email-otp/request-password-reset" => Route::EmailOtpRequestPasswordReset,
+        "/forget-password/email-otp" => Route::ForgetPasswordEmailOtp,
+        "/email-otp/reset-password" => Route::EmailOtpResetPassword,
+        "/email-otp/request-email-change" => Route::EmailOtpRequestEmailChange,
+        "/email-otp/change-email" => Route::EmailOtpChangeEmail,
+        "/phone-number/send-otp" => Route::PhoneSendOtp,
+        "/phone-number/verify" => Route::PhoneVerify,
+        "/sign-in/phone-number" => Route::SignInPhoneNumber,
+        "/phone-number/request-password-reset" => Route::PhoneRequestPasswordReset,
+        "/phone-number/reset-password" => Route::PhoneResetPassword,
         _ => return None,
     };
     Some(route)
@@ -75,10 +117,7 @@ mod tests {
         assert_eq!(route(&Method::HEAD, "/ok"), None);
         assert_eq!(route(&Method::GET, "/ok/"), None);
         assert_eq!(route(&Method::GET, "/sign-in/email"), None);
-        assert_eq!(
-            route(&Method::POST, "/sign-in/email"),
-            Some(Route::SignInEmail)
-        );
+        assert_eq!(route(&Method::POST, "/sign-in/email"), Some(Route::SignInEmail));
         assert_eq!(route(&Method::OPTIONS, "/sign-in/email"), None);
     }
 }

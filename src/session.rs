@@ -31,13 +31,7 @@ struct HandleInner {
 
 impl SessionHandle {
     pub(crate) fn new(shared: Arc<Shared>, signed_cookie: String) -> Self {
-        Self {
-            inner: Arc::new(HandleInner {
-                shared,
-                signed_cookie,
-                resolved: OnceCell::new(),
-            }),
-        }
+        Self { inner: Arc::new(HandleInner { shared, signed_cookie, resolved: OnceCell::new() }) }
     }
 
     /// The session and its user, or `None` when the cookie is forged,
@@ -50,9 +44,7 @@ impl SessionHandle {
         let resolved = inner
             .resolved
             .get_or_try_init(|| async {
-                let Some(token) =
-                    cookies::verify_signed(&inner.signed_cookie, &inner.shared.signer)
-                else {
+                let Some(token) = cookies::verify_signed(&inner.signed_cookie, &inner.shared.signer) else {
                     return Ok(None);
                 };
                 let now = now_ms(inner.shared.clock.as_ref());

@@ -9,8 +9,11 @@ use crate::client_ip::ClientIpConfig;
 use crate::clock::Clock;
 use crate::cookies::CookieJar;
 use crate::crypto::Signer;
+use crate::email_otp::EmailOtp;
 use crate::origin::Origins;
+use crate::otp::OtpPolicy;
 use crate::password::PasswordHasher;
+use crate::phone_number::PhoneNumber;
 use crate::rate_limit::RateLimiter;
 use crate::store::DynStore;
 
@@ -29,6 +32,16 @@ pub(crate) struct Shared {
     pub(crate) max_body_bytes: usize,
     pub(crate) session: SessionConfig,
     pub(crate) email_password: EmailPasswordConfig,
+    pub(crate) revoke_sessions_on_password_reset: bool,
+    pub(crate) email_otp: Option<Plugin<EmailOtp>>,
+    pub(crate) phone_number: Option<Plugin<PhoneNumber>>,
+}
+
+/// A configured plugin with its code policy.
+#[derive(Debug)]
+pub(crate) struct Plugin<T> {
+    pub(crate) options: T,
+    pub(crate) policy: OtpPolicy,
 }
 
 impl std::fmt::Debug for Shared {
@@ -42,6 +55,30 @@ impl std::fmt::Debug for Shared {
             .field("session", &self.session)
             .field("email_password", &self.email_password)
             .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Whether a route's plugin is configured.
+    pub(crate) fn serves(&self, route: crate::router::Route) -> bool {
+        use crate::router::Route::*;
+        match route {
+            EmailOtpSend
+            | EmailOtpCheck
+            | EmailOtpVerifyEmail
+            | SignInEmailOtp
+            | EmailOtpRequestPasswordReset
+            | ForgetPasswordEmailOtp
+            | EmailOtpResetPassword
+            | EmailOtpRequestEmailChange
+            | EmailOtpChangeEmail => self.email_otp.is_some(),
+            PhoneSendOtp
+            | PhoneVerify
+            | SignInPhoneNumber
+            | PhoneRequestPasswordReset
+            | PhoneResetPassword => self.phone_number.is_some(),
+            _ => true,
+        }
     }
 }
 

@@ -33,13 +33,9 @@ pub(crate) mod date {
 
 /// A `200` JSON response.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<Response<Full<Bytes>>, ApiError> {
-    let body =
-        serde_json::to_vec(value).map_err(|e| ApiError::internal("serialize response", &e))?;
+    let body = serde_json::to_vec(value).map_err(|e| ApiError::internal("serialize response", &e))?;
     let mut response = Response::new(Full::new(Bytes::from(body)));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
 }
 
@@ -83,10 +79,7 @@ impl<'a> Fields<'a> {
     /// A required object body.
     pub(crate) fn required(body: Option<&'a Value>) -> Result<Self, ApiError> {
         match body {
-            Some(Value::Object(object)) => Ok(Self {
-                object: Some(object),
-                issues: Vec::new(),
-            }),
+            Some(Value::Object(object)) => Ok(Self { object: Some(object), issues: Vec::new() }),
             other => Err(ApiError::validation(format!(
                 "[body] Invalid input: expected object, received {}",
                 type_name(other)
@@ -97,10 +90,7 @@ impl<'a> Fields<'a> {
     /// An optional object body: absent counts as `{}`.
     pub(crate) fn optional(body: Option<&'a Value>) -> Result<Self, ApiError> {
         match body {
-            None => Ok(Self {
-                object: Some(&EMPTY),
-                issues: Vec::new(),
-            }),
+            None => Ok(Self { object: Some(&EMPTY), issues: Vec::new() }),
             some => Self::required(some),
         }
     }
@@ -115,9 +105,7 @@ impl<'a> Fields<'a> {
 
     fn expected(&mut self, key: &str, expected: &str) {
         let received = type_name(self.get(key));
-        self.issues.push(format!(
-            "[body.{key}] Invalid input: expected {expected}, received {received}"
-        ));
+        self.issues.push(format!("[body.{key}] Invalid input: expected {expected}, received {received}"));
     }
 
     /// A required string.
@@ -135,9 +123,7 @@ impl<'a> Fields<'a> {
     pub(crate) fn non_empty(&mut self, key: &str) -> &'a str {
         let value = self.string(key);
         if value.is_empty() && matches!(self.get(key), Some(Value::String(_))) {
-            self.issues.push(format!(
-                "[body.{key}] Too small: expected string to have >=1 characters"
-            ));
+            self.issues.push(format!("[body.{key}] Too small: expected string to have >=1 characters"));
         }
         value
     }
@@ -146,8 +132,7 @@ impl<'a> Fields<'a> {
     pub(crate) fn email(&mut self, key: &str) -> &'a str {
         let value = self.string(key);
         if matches!(self.get(key), Some(Value::String(_))) && !is_valid_email(value) {
-            self.issues
-                .push(format!("[body.{key}] Invalid email address"));
+            self.issues.push(format!("[body.{key}] Invalid email address"));
         }
         value
     }
@@ -195,10 +180,8 @@ impl<'a> Fields<'a> {
             Some(Value::String(s)) if options.contains(&s.as_str()) => s,
             _ => {
                 let listed: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
-                self.issues.push(format!(
-                    "[body.{key}] Invalid option: expected one of {}",
-                    listed.join("|")
-                ));
+                self.issues
+                    .push(format!("[body.{key}] Invalid option: expected one of {}", listed.join("|")));
                 ""
             }
         }
@@ -206,11 +189,7 @@ impl<'a> Fields<'a> {
 
     /// All recorded issues as one error, or `Ok` when there are none.
     pub(crate) fn finish(self) -> Result<(), ApiError> {
-        if self.issues.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(self.issues.join("; ")))
-        }
+        if self.issues.is_empty() { Ok(()) } else { Err(ApiError::validation(self.issues.join("; "))) }
     }
 }
 
@@ -241,22 +220,10 @@ mod tests {
 
     #[test]
     fn email_pattern_matches_zod() {
-        for ok in [
-            "a@b.co",
-            "first.last+tag@sub.example.com",
-            "o'neil@example.org",
-        ] {
+        for ok in ["a@b.co", "first.last+tag@sub.example.com", "o'neil@example.org"] {
             assert!(is_valid_email(ok), "{ok}");
         }
-        for bad in [
-            " bob@example.com ",
-            "a@b",
-            "a..b@c.io",
-            ".a@c.io",
-            "a'@c.io",
-            "a@-b.io",
-            "a@b.c1",
-        ] {
+        for bad in [" bob@example.com ", "a@b", "a..b@c.io", ".a@c.io", "a'@c.io", "a@-b.io", "a@b.c1"] {
             assert!(!is_valid_email(bad), "{bad}");
         }
     }

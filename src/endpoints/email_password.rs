@@ -22,22 +22,14 @@ pub(crate) async fn sign_up(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     ctx.check_first_login()?;
 
     let config = &ctx.shared.email_password;
-    ensure(
-        config.enabled && !config.disable_sign_up,
-        ErrorCode::EmailPasswordSignUpDisabled,
-    )?;
+    ensure(config.enabled && !config.disable_sign_up, ErrorCode::EmailPasswordSignUpDisabled)?;
     let email = email.to_lowercase();
     ensure(is_valid_email(&email), ErrorCode::InvalidEmail)?;
     check_password_length(ctx, password)?;
+    ctx.forbid_phone_number_in_body()?;
     let store = &ctx.shared.store;
-    let existing = store
-        .find_user_by_email(&email)
-        .await
-        .map_err(store_error("find user"))?;
-    ensure(
-        existing.is_none(),
-        ErrorCode::UserAlreadyExistsUseAnotherEmail,
-    )?;
+    let existing = store.find_user_by_email(&email).await.map_err(store_error("find user"))?;
+    ensure(existing.is_none(), ErrorCode::UserAlreadyExistsUseAnotherEmail)?;
 
     let hash = ctx.shared.hasher.hash(password).await?;
     let user = User {
@@ -51,22 +43,19 @@ pub(crate) async fn sign_up(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         phone_number: None,
         phone_number_verified: false,
     };
-    let user = store
-        .create_user(user, Some(hash))
-        .await
-        .map_err(|e| match e.kind() {
-            StoreErrorKind::Conflict(_) => ErrorCode::UserAlreadyExistsUseAnotherEmail.into(),
-            StoreErrorKind::Backend => ApiError::internal("create user", &e)
-                .with_status(http::StatusCode::UNPROCESSABLE_ENTITY),
-        })?;
+    let user = store.create_user(user, Some(hash)).await.map_err(|e| match e.kind() {
+        StoreErrorKind::Conflict(_) => ErrorCode::UserAlreadyExistsUseAnotherEmail.into(),
+        StoreErrorKind::Backend => {
+            ApiError::internal("create user", &e).with_status(http::StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    })?;
     tracing::info!(target: "kernia::security", user_id = %user.id, "signed up");
+    super::email_otp::after_sign_up(ctx, &user.email).await?;
 
     if !config.auto_sign_in || config.require_email_verification {
         return wire::json(&json!({ "token": null, "user": user }));
     }
-    let session = ctx
-        .create_session(&user.id, Remember::Explicit(remember))
-        .await?;
+    let session = ctx.create_session(&user.id, Remember::Explicit(remember)).await?;
     let mut response = wire::json(&json!({ "token": session.token, "user": user }))?;
     ctx.set_session_cookie(&mut response, &session.token, Remember::Explicit(remember));
     Ok(response)
@@ -86,16 +75,10 @@ pub(crate) async fn sign_in(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     ensure(config.enabled, ErrorCode::EmailPasswordDisabled)?;
     let email = email.to_lowercase();
     ensure(is_valid_email(&email), ErrorCode::InvalidEmail)?;
-    ensure(
-        js_length(password) <= config.max_password_length,
-        ErrorCode::PasswordTooLong,
-    )?;
+    ensure(js_length(password) <= config.max_password_length, ErrorCode::PasswordTooLong)?;
 
     let store = &ctx.shared.store;
-    let user = store
-        .find_user_by_email(&email)
-        .await
-        .map_err(store_error("find user"))?;
+    let user = store.find_user_by_email(&email).await.map_err(store_error("find user"))?;
     let stored = match &user {
         Some(user) => store
             .find_credential(&user.id)
@@ -104,23 +87,14 @@ pub(crate) async fn sign_in(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             .and_then(|c| c.password),
         None => None,
     };
-    let valid = ctx
-        .shared
-        .hasher
-        .verify(password, stored.as_deref())
-        .await?;
+    let valid = ctx.shared.hasher.verify(password, stored.as_deref()).await?;
     let Some(user) = user.filter(|_| valid) else {
         tracing::info!(target: "kernia::security", "password sign-in failed");
         return Err(ErrorCode::InvalidEmailOrPassword.into());
     };
-    ensure(
-        !config.require_email_verification || user.email_verified,
-        ErrorCode::EmailNotVerified,
-    )?;
+    ensure(!config.require_email_verification || user.email_verified, ErrorCode::EmailNotVerified)?;
 
-    let session = ctx
-        .create_session(&user.id, Remember::Explicit(remember))
-        .await?;
+    let session = ctx.create_session(&user.id, Remember::Explicit(remember)).await?;
     tracing::info!(target: "kernia::security", user_id = %user.id, "signed in with password");
     let body = match callback_url {
         Some(url) => json!({ "redirect": true, "token": session.token, "url": url, "user": user }),
@@ -138,12 +112,6 @@ pub(crate) async fn sign_in(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 pub(crate) fn check_password_length(ctx: &Ctx<'_>, password: &str) -> Result<(), ApiError> {
     let config = &ctx.shared.email_password;
     let length = js_length(password);
-    ensure(
-        length >= config.min_password_length,
-        ErrorCode::PasswordTooShort,
-    )?;
-    ensure(
-        length <= config.max_password_length,
-        ErrorCode::PasswordTooLong,
-    )
+    ensure(length >= config.min_password_length, ErrorCode::PasswordTooShort)?;
+    ensure(length <= config.max_password_length, ErrorCode::PasswordTooLong)
 }

@@ -3,7 +3,9 @@
 //! Endpoint modules mirror the wire paths.
 
 mod account;
+mod email_otp;
 mod email_password;
+mod phone_number;
 mod session;
 
 use std::sync::Arc;
@@ -35,12 +37,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let path = request
-        .uri()
-        .path()
-        .get(shared.base_path.len()..)
-        .unwrap_or("")
-        .to_owned();
+    let path = request.uri().path().get(shared.base_path.len()..).unwrap_or("").to_owned();
     let span = tracing::info_span!("kernia.request", route = %path, status = tracing::field::Empty);
     async move {
         let response = match pipeline(&shared, &path, request).await {
@@ -69,25 +66,14 @@ where
         let millis = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         limiter.check(ip_key, key_path, millis).await?;
     }
-    let Some(route) = router::route(&parts.method, path) else {
+    let Some(route) = router::route(&parts.method, path).filter(|r| shared.serves(*r)) else {
         return Ok(not_found());
     };
-    let body = if route.reads_body() {
-        read_json(shared, &parts, body).await?
-    } else {
-        None
-    };
-    if shared.origin_check && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
-    {
+    let body = if route.reads_body() { read_json(shared, &parts, body).await? } else { None };
+    if shared.origin_check && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         shared.origins.check(&parts.headers, body.as_ref())?;
     }
-    let ctx = Ctx {
-        shared,
-        parts,
-        body,
-        ip,
-        now,
-    };
+    let ctx = Ctx { shared, parts, body, ip, now };
     dispatch(route, &ctx).await
 }
 
@@ -105,7 +91,37 @@ async fn dispatch(route: Route, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         Route::SignInEmail => email_password::sign_in(ctx).await,
         Route::ChangePassword => account::change_password(ctx).await,
         Route::UpdateUser => account::update_user(ctx).await,
+        _ => dispatch_plugin(route, ctx).await,
     }
+}
+
+async fn dispatch_plugin(route: Route, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    if let Some(p) = &ctx.shared.email_otp {
+        match route {
+            Route::EmailOtpSend => return email_otp::send_verification_otp(ctx, p).await,
+            Route::EmailOtpCheck => return email_otp::check_verification_otp(ctx, p).await,
+            Route::EmailOtpVerifyEmail => return email_otp::verify_email(ctx, p).await,
+            Route::SignInEmailOtp => return email_otp::sign_in(ctx, p).await,
+            Route::EmailOtpRequestPasswordReset | Route::ForgetPasswordEmailOtp => {
+                return email_otp::request_password_reset(ctx, p).await;
+            }
+            Route::EmailOtpResetPassword => return email_otp::reset_password(ctx, p).await,
+            Route::EmailOtpRequestEmailChange => return email_otp::request_email_change(ctx, p).await,
+            Route::EmailOtpChangeEmail => return email_otp::change_email(ctx, p).await,
+            _ => {}
+        }
+    }
+    if let Some(p) = &ctx.shared.phone_number {
+        match route {
+            Route::PhoneSendOtp => return phone_number::send_otp(ctx, p).await,
+            Route::PhoneVerify => return phone_number::verify(ctx, p).await,
+            Route::SignInPhoneNumber => return phone_number::sign_in(ctx, p).await,
+            Route::PhoneRequestPasswordReset => return phone_number::request_password_reset(ctx, p).await,
+            Route::PhoneResetPassword => return phone_number::reset_password(ctx, p).await,
+            _ => {}
+        }
+    }
+    Ok(not_found())
 }
 
 /// Better Auth's 404: no body, no content type.
@@ -122,10 +138,8 @@ where
     B::Error: Into<BoxError>,
 {
     let too_large = || ApiError::new(ErrorCode::PayloadTooLarge);
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared =
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > shared.max_body_bytes as u64) {
         return Err(too_large());
     }
@@ -140,25 +154,16 @@ where
     let content_type = parts.headers.get(header::CONTENT_TYPE);
     match content_type.map(|v| (v, is_json(v))) {
         None => Err(ErrorCode::UnsupportedMediaType.into()),
-        Some((_, true)) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|_| ErrorCode::BadRequest.into()),
-        Some((raw, false)) => Err(ApiError::new(ErrorCode::UnsupportedMediaType).with_message(
-            format!(
-                "Content-Type \"{}\" is not allowed. Allowed types: application/json",
-                String::from_utf8_lossy(raw.as_bytes())
-            ),
-        )),
+        Some((_, true)) => serde_json::from_slice(&bytes).map(Some).map_err(|_| ErrorCode::BadRequest.into()),
+        Some((raw, false)) => Err(ApiError::new(ErrorCode::UnsupportedMediaType).with_message(format!(
+            "Content-Type \"{}\" is not allowed. Allowed types: application/json",
+            String::from_utf8_lossy(raw.as_bytes())
+        ))),
     }
 }
 
 fn is_json(content_type: &HeaderValue) -> bool {
-    let media = content_type
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("");
+    let media = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("");
     media.trim().eq_ignore_ascii_case("application/json")
 }
 
@@ -207,9 +212,7 @@ impl Ctx<'_> {
 
     /// The current session, or 401.
     pub(crate) async fn require_session(&self) -> Result<SessionWithUser, ApiError> {
-        self.session()
-            .await?
-            .ok_or_else(|| ErrorCode::Unauthorized.into())
+        self.session().await?.ok_or_else(|| ErrorCode::Unauthorized.into())
     }
 
     /// Creates and stores a new session for `user_id`.
@@ -222,12 +225,7 @@ impl Ctx<'_> {
             Remember::Explicit(false) => DONT_REMEMBER_LIFETIME,
             _ => self.shared.session.expires_in,
         };
-        let header = |name| {
-            self.parts
-                .headers
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-        };
+        let header = |name| self.parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
         let session = Session {
             id: crypto::random_id()?,
             token: crypto::random_id()?,
@@ -257,19 +255,11 @@ impl Ctx<'_> {
         };
         let headers = response.headers_mut();
         if forget {
-            headers.append(
-                header::SET_COOKIE,
-                jar.set_signed(&jar.session_token, token, signer, None),
-            );
-            headers.append(
-                header::SET_COOKIE,
-                jar.set_signed(&jar.dont_remember, "true", signer, None),
-            );
+            headers.append(header::SET_COOKIE, jar.set_signed(&jar.session_token, token, signer, None));
+            headers.append(header::SET_COOKIE, jar.set_signed(&jar.dont_remember, "true", signer, None));
         } else {
-            headers.append(
-                header::SET_COOKIE,
-                jar.set_signed(&jar.session_token, token, signer, Some(max_age)),
-            );
+            headers
+                .append(header::SET_COOKIE, jar.set_signed(&jar.session_token, token, signer, Some(max_age)));
             if matches!(remember, Remember::Explicit(true)) && self.dont_remember() {
                 headers.append(header::SET_COOKIE, jar.clear(&jar.dont_remember));
             }
@@ -290,6 +280,41 @@ impl Ctx<'_> {
         } else {
             Ok(())
         }
+    }
+}
+
+impl Ctx<'_> {
+    /// Per-recipient send limits (fixed windows), while rate limiting is on.
+    pub(crate) async fn limit_recipient(
+        &self,
+        channel: &str,
+        address: &str,
+        rules: &[crate::rate_limit::Rule],
+    ) -> Result<(), ApiError> {
+        let Some(limiter) = &self.shared.rate_limiter else { return Ok(()) };
+        let millis = i64::try_from(self.now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        for rule in rules {
+            limiter.check_fixed(&format!("{channel}|{address}"), *rule, millis).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a reset password and, when configured, ends every session.
+    pub(crate) async fn set_password_after_reset(&self, user_id: &str, hash: String) -> Result<(), ApiError> {
+        let store = &self.shared.store;
+        if self.shared.revoke_sessions_on_password_reset {
+            store.delete_user_sessions(user_id, None).await.map_err(store_error("revoke sessions"))?;
+        }
+        store.set_password(user_id, hash, self.now).await.map_err(store_error("set password"))?;
+        tracing::info!(target: "kernia::security", user_id, "password reset");
+        Ok(())
+    }
+
+    /// With the phone plugin, numbers are only set by verifying them.
+    pub(crate) fn forbid_phone_number_in_body(&self) -> Result<(), ApiError> {
+        let sets_number = self.shared.phone_number.is_some()
+            && self.body.as_ref().and_then(|b| b.get("phoneNumber")).is_some_and(|v| !v.is_null());
+        if sets_number { Err(ErrorCode::PhoneNumberCannotBeSet.into()) } else { Ok(()) }
     }
 }
 

@@ -21,15 +21,9 @@ async fn get_session_inner(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         return wire::json(&());
     };
     let store = &ctx.shared.store;
-    let found = store
-        .find_session(&token, ctx.now)
-        .await
-        .map_err(store_error("find session"))?;
+    let found = store.find_session(&token, ctx.now).await.map_err(store_error("find session"))?;
     let Some(mut current) = found else {
-        store
-            .delete_session(&token)
-            .await
-            .map_err(store_error("delete session"))?;
+        store.delete_session(&token).await.map_err(store_error("delete session"))?;
         let mut response = wire::json(&())?;
         ctx.clear_session_cookies(&mut response);
         return Ok(response);
@@ -42,13 +36,9 @@ async fn get_session_inner(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         && !ctx.dont_remember();
     if refresh {
         let expires_at = ctx.now + config.expires_in;
-        let refreshed = store
-            .refresh_session(&token, expires_at, ctx.now)
-            .await
-            .map_err(|_| {
-                ApiError::new(ErrorCode::FailedToGetSession)
-                    .with_status(http::StatusCode::UNAUTHORIZED)
-            })?;
+        let refreshed = store.refresh_session(&token, expires_at, ctx.now).await.map_err(|_| {
+            ApiError::new(ErrorCode::FailedToGetSession).with_status(http::StatusCode::UNAUTHORIZED)
+        })?;
         if let Some(session) = refreshed {
             current.session = session;
         }
@@ -73,11 +63,7 @@ fn query_flag(ctx: &Ctx<'_>, name: &str) -> bool {
 pub(crate) async fn sign_out(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     Fields::optional(ctx.body.as_ref())?.finish()?;
     if let Some(token) = ctx.session_token() {
-        ctx.shared
-            .store
-            .delete_session(&token)
-            .await
-            .map_err(store_error("delete session"))?;
+        ctx.shared.store.delete_session(&token).await.map_err(store_error("delete session"))?;
     }
     let mut response = wire::json(&json!({ "success": true }))?;
     ctx.clear_session_cookies(&mut response);
@@ -127,11 +113,7 @@ pub(crate) async fn revoke_session(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 pub(crate) async fn revoke_sessions(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     Fields::optional(ctx.body.as_ref())?.finish()?;
     let current = ctx.require_session().await?;
-    ctx.shared
-        .store
-        .delete_user_sessions(&current.user.id, None)
-        .await
-        .map_err(revoke_failed)?;
+    ctx.shared.store.delete_user_sessions(&current.user.id, None).await.map_err(revoke_failed)?;
     let mut response = wire::json(&json!({ "status": true }))?;
     ctx.clear_session_cookies(&mut response);
     Ok(response)

@@ -6,9 +6,7 @@ use std::pin::Pin;
 
 use time::OffsetDateTime;
 
-use super::{
-    Credential, Session, SessionWithUser, Store, StoreResult, User, UserPatch, Verification,
-};
+use super::{Credential, Session, SessionWithUser, Store, StoreResult, User, UserPatch, Verification};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -19,20 +17,15 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         password_hash: Option<String>,
     ) -> BoxFuture<'a, StoreResult<User>>;
     fn find_user_by_id<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<User>>>;
-    fn find_user_by_email<'a>(&'a self, email: &'a str)
-    -> BoxFuture<'a, StoreResult<Option<User>>>;
-    fn find_user_by_phone<'a>(&'a self, phone: &'a str)
-    -> BoxFuture<'a, StoreResult<Option<User>>>;
+    fn find_user_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, StoreResult<Option<User>>>;
+    fn find_user_by_phone<'a>(&'a self, phone: &'a str) -> BoxFuture<'a, StoreResult<Option<User>>>;
     fn update_user<'a>(
         &'a self,
         id: &'a str,
         patch: UserPatch,
         now: OffsetDateTime,
     ) -> BoxFuture<'a, StoreResult<Option<User>>>;
-    fn find_credential<'a>(
-        &'a self,
-        user_id: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Option<Credential>>>;
+    fn find_credential<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, StoreResult<Option<Credential>>>;
     fn set_password<'a>(
         &'a self,
         user_id: &'a str,
@@ -63,10 +56,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         user_id: &'a str,
         keep: Option<&'a str>,
     ) -> BoxFuture<'a, StoreResult<()>>;
-    fn create_verification<'a>(
-        &'a self,
-        verification: Verification,
-    ) -> BoxFuture<'a, StoreResult<()>>;
+    fn create_verification<'a>(&'a self, verification: Verification) -> BoxFuture<'a, StoreResult<()>>;
     fn find_verification<'a>(
         &'a self,
         identifier: &'a str,
@@ -75,10 +65,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         &'a self,
         identifier: &'a str,
     ) -> BoxFuture<'a, StoreResult<Option<Verification>>>;
-    fn restore_verification<'a>(
-        &'a self,
-        verification: Verification,
-    ) -> BoxFuture<'a, StoreResult<bool>>;
+    fn restore_verification<'a>(&'a self, verification: Verification) -> BoxFuture<'a, StoreResult<bool>>;
     fn delete_verifications<'a>(&'a self, identifier: &'a str) -> BoxFuture<'a, StoreResult<()>>;
 }
 
@@ -93,16 +80,10 @@ impl<T: Store> DynStore for T {
     fn find_user_by_id<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Option<User>>> {
         Box::pin(Store::find_user_by_id(self, id))
     }
-    fn find_user_by_email<'a>(
-        &'a self,
-        email: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Option<User>>> {
+    fn find_user_by_email<'a>(&'a self, email: &'a str) -> BoxFuture<'a, StoreResult<Option<User>>> {
         Box::pin(Store::find_user_by_email(self, email))
     }
-    fn find_user_by_phone<'a>(
-        &'a self,
-        phone: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Option<User>>> {
+    fn find_user_by_phone<'a>(&'a self, phone: &'a str) -> BoxFuture<'a, StoreResult<Option<User>>> {
         Box::pin(Store::find_user_by_phone(self, phone))
     }
     fn update_user<'a>(
@@ -113,10 +94,7 @@ impl<T: Store> DynStore for T {
     ) -> BoxFuture<'a, StoreResult<Option<User>>> {
         Box::pin(Store::update_user(self, id, patch, now))
     }
-    fn find_credential<'a>(
-        &'a self,
-        user_id: &'a str,
-    ) -> BoxFuture<'a, StoreResult<Option<Credential>>> {
+    fn find_credential<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, StoreResult<Option<Credential>>> {
         Box::pin(Store::find_credential(self, user_id))
     }
     fn set_password<'a>(
@@ -165,10 +143,7 @@ impl<T: Store> DynStore for T {
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(Store::delete_user_sessions(self, user_id, keep))
     }
-    fn create_verification<'a>(
-        &'a self,
-        verification: Verification,
-    ) -> BoxFuture<'a, StoreResult<()>> {
+    fn create_verification<'a>(&'a self, verification: Verification) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(Store::create_verification(self, verification))
     }
     fn find_verification<'a>(
@@ -183,10 +158,7 @@ impl<T: Store> DynStore for T {
     ) -> BoxFuture<'a, StoreResult<Option<Verification>>> {
         Box::pin(Store::take_verification(self, identifier))
     }
-    fn restore_verification<'a>(
-        &'a self,
-        verification: Verification,
-    ) -> BoxFuture<'a, StoreResult<bool>> {
+    fn restore_verification<'a>(&'a self, verification: Verification) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(Store::restore_verification(self, verification))
     }
     fn delete_verifications<'a>(&'a self, identifier: &'a str) -> BoxFuture<'a, StoreResult<()>> {

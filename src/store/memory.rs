@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 
 use super::{
-    Credential, Session, SessionWithUser, Store, StoreError, StoreResult, UniqueField, User,
-    UserPatch, Verification,
+    Credential, Session, SessionWithUser, Store, StoreError, StoreResult, UniqueField, User, UserPatch,
+    Verification,
 };
 
 /// A [`Store`] in memory. Clones share the same state.
@@ -37,19 +37,12 @@ impl MemoryStore {
     /// The lock is never held across an await; a panic while holding it
     /// cannot leave a half-applied change, so a poisoned lock is still usable.
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl State {
-    fn apply(
-        &mut self,
-        id: &str,
-        patch: UserPatch,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<User>> {
+    fn apply(&mut self, id: &str, patch: UserPatch, now: OffsetDateTime) -> StoreResult<Option<User>> {
         let Some(current) = self.users.get(id) else {
             return Ok(None);
         };
@@ -112,21 +105,12 @@ impl Store for MemoryStore {
         if state.by_email.contains_key(&user.email) {
             return Err(StoreError::conflict(UniqueField::Email));
         }
-        if user
-            .phone_number
-            .as_ref()
-            .is_some_and(|p| state.by_phone.contains_key(p))
-        {
+        if user.phone_number.as_ref().is_some_and(|p| state.by_phone.contains_key(p)) {
             return Err(StoreError::conflict(UniqueField::PhoneNumber));
         }
         state.index(&user);
         if let Some(password) = password_hash {
-            state.credentials.insert(
-                user.id.clone(),
-                Credential {
-                    password: Some(password),
-                },
-            );
+            state.credentials.insert(user.id.clone(), Credential { password: Some(password) });
         }
         state.users.insert(user.id.clone(), user.clone());
         Ok(user)
@@ -138,20 +122,12 @@ impl Store for MemoryStore {
 
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let state = self.state();
-        Ok(state
-            .by_email
-            .get(email)
-            .and_then(|id| state.users.get(id))
-            .cloned())
+        Ok(state.by_email.get(email).and_then(|id| state.users.get(id)).cloned())
     }
 
     async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
         let state = self.state();
-        Ok(state
-            .by_phone
-            .get(phone)
-            .and_then(|id| state.users.get(id))
-            .cloned())
+        Ok(state.by_phone.get(phone).and_then(|id| state.users.get(id)).cloned())
     }
 
     async fn update_user(
@@ -175,12 +151,7 @@ impl Store for MemoryStore {
     ) -> StoreResult<()> {
         let mut state = self.state();
         if state.users.contains_key(user_id) {
-            state.credentials.insert(
-                user_id.to_owned(),
-                Credential {
-                    password: Some(password_hash),
-                },
-            );
+            state.credentials.insert(user_id.to_owned(), Credential { password: Some(password_hash) });
         }
         Ok(())
     }
@@ -192,20 +163,12 @@ impl Store for MemoryStore {
 
     async fn create_session(&self, session: Session) -> StoreResult<()> {
         let mut state = self.state();
-        state
-            .sessions_of
-            .entry(session.user_id.clone())
-            .or_default()
-            .insert(session.token.clone());
+        state.sessions_of.entry(session.user_id.clone()).or_default().insert(session.token.clone());
         state.sessions.insert(session.token.clone(), session);
         Ok(())
     }
 
-    async fn find_session(
-        &self,
-        token: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<SessionWithUser>> {
+    async fn find_session(&self, token: &str, now: OffsetDateTime) -> StoreResult<Option<SessionWithUser>> {
         let state = self.state();
         let Some(session) = state.sessions.get(token).filter(|s| s.expires_at > now) else {
             return Ok(None);
@@ -213,10 +176,7 @@ impl Store for MemoryStore {
         Ok(state
             .users
             .get(&session.user_id)
-            .map(|user| SessionWithUser {
-                session: session.clone(),
-                user: user.clone(),
-            }))
+            .map(|user| SessionWithUser { session: session.clone(), user: user.clone() }))
     }
 
     async fn refresh_session(
@@ -271,21 +231,12 @@ impl Store for MemoryStore {
 
     async fn create_verification(&self, verification: Verification) -> StoreResult<()> {
         let mut state = self.state();
-        state
-            .verifications
-            .entry(verification.identifier.clone())
-            .or_default()
-            .push(verification);
+        state.verifications.entry(verification.identifier.clone()).or_default().push(verification);
         Ok(())
     }
 
     async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        Ok(self
-            .state()
-            .verifications
-            .get(identifier)
-            .and_then(|rows| newest(rows))
-            .cloned())
+        Ok(self.state().verifications.get(identifier).and_then(|rows| newest(rows)).cloned())
     }
 
     async fn take_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
@@ -295,10 +246,7 @@ impl Store for MemoryStore {
 
     async fn restore_verification(&self, verification: Verification) -> StoreResult<bool> {
         let mut state = self.state();
-        let rows = state
-            .verifications
-            .entry(verification.identifier.clone())
-            .or_default();
+        let rows = state.verifications.entry(verification.identifier.clone()).or_default();
         if !rows.is_empty() {
             return Ok(false);
         }

@@ -130,9 +130,7 @@ pub struct Credential {
 
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credential")
-            .field("password", &"[redacted]")
-            .finish()
+        f.debug_struct("Credential").field("password", &"[redacted]").finish()
     }
 }
 
@@ -183,18 +181,12 @@ pub enum StoreErrorKind {
 impl StoreError {
     /// A unique-constraint violation on `field`.
     pub fn conflict(field: UniqueField) -> Self {
-        Self {
-            kind: StoreErrorKind::Conflict(field),
-            source: None,
-        }
+        Self { kind: StoreErrorKind::Conflict(field), source: None }
     }
 
     /// A backend failure with its cause.
     pub fn backend(source: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
-        Self {
-            kind: StoreErrorKind::Backend,
-            source: Some(source.into()),
-        }
+        Self { kind: StoreErrorKind::Backend, source: Some(source.into()) }
     }
 
     /// What kind of failure this is.
@@ -240,16 +232,10 @@ pub trait Store: Send + Sync + 'static {
     fn find_user_by_id(&self, id: &str) -> impl Future<Output = StoreResult<Option<User>>> + Send;
 
     /// The user with this (lower-cased) email.
-    fn find_user_by_email(
-        &self,
-        email: &str,
-    ) -> impl Future<Output = StoreResult<Option<User>>> + Send;
+    fn find_user_by_email(&self, email: &str) -> impl Future<Output = StoreResult<Option<User>>> + Send;
 
     /// The user with this phone number.
-    fn find_user_by_phone(
-        &self,
-        phone: &str,
-    ) -> impl Future<Output = StoreResult<Option<User>>> + Send;
+    fn find_user_by_phone(&self, phone: &str) -> impl Future<Output = StoreResult<Option<User>>> + Send;
 
     /// Applies `patch` and sets `updatedAt`; `None` when the user is gone.
     /// A taken email or phone number is [`StoreError::conflict`].
@@ -261,10 +247,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Option<User>>> + Send;
 
     /// The user's password credential, if it has one.
-    fn find_credential(
-        &self,
-        user_id: &str,
-    ) -> impl Future<Output = StoreResult<Option<Credential>>> + Send;
+    fn find_credential(&self, user_id: &str) -> impl Future<Output = StoreResult<Option<Credential>>> + Send;
 
     /// Sets the password, creating the credential account if missing.
     fn set_password(
@@ -313,10 +296,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Inserts a verification value (several may share an identifier).
-    fn create_verification(
-        &self,
-        verification: Verification,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn create_verification(&self, verification: Verification)
+    -> impl Future<Output = StoreResult<()>> + Send;
 
     /// The newest verification value of `identifier`, expired or not.
     fn find_verification(
@@ -339,8 +320,5 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
     /// Deletes every value of `identifier`.
-    fn delete_verifications(
-        &self,
-        identifier: &str,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn delete_verifications(&self, identifier: &str) -> impl Future<Output = StoreResult<()>> + Send;
 }

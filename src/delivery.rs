@@ -1,0 +1,210 @@
+//! How codes leave Kernia: async callbacks the app supplies, for email
+//! (`send_otp(email, otp, purpose)`) and SMS (`send_sms(phone, message)`).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a delivery callback may fail with.
+pub type DeliveryError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why an email code is sent.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OtpPurpose {
+    /// `sign-in`: sign in (or sign up) with the code.
+    SignIn,
+    /// `email-verification`: prove the address.
+    EmailVerification,
+    /// `forget-password`: reset the password.
+    ForgetPassword,
+    /// `change-email`: move the account to a new address.
+    ChangeEmail,
+}
+
+impl OtpPurpose {
+    /// The wire name (`sign-in`, `email-verification`, `forget-password`, `change-email`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign-in",
+            Self::EmailVerification => "email-verification",
+            Self::ForgetPassword => "forget-password",
+            Self::ChangeEmail => "change-email",
+        }
+    }
+
+    pub(crate) const ALL: [&'static str; 4] =
+        ["email-verification", "sign-in", "forget-password", "change-email"];
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sign-in" => Some(Self::SignIn),
+            "email-verification" => Some(Self::EmailVerification),
+            "forget-password" => Some(Self::ForgetPassword),
+            "change-email" => Some(Self::ChangeEmail),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for OtpPurpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Sends an email code. Closures `|email, otp, purpose| async move { .. }` implement it.
+pub trait SendEmailOtp: Send + Sync + 'static {
+    /// Delivers `otp` to `email`.
+    fn send_otp(
+        &self,
+        email: String,
+        otp: String,
+        purpose: OtpPurpose,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
+
+impl<F, Fut> SendEmailOtp for F
+where
+    F: Fn(String, String, OtpPurpose) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), DeliveryError>> + Send,
+{
+    fn send_otp(
+        &self,
+        email: String,
+        otp: String,
+        purpose: OtpPurpose,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        self(email, otp, purpose)
+    }
+}
+
+/// Sends a text message. Closures `|phone, message| async move { .. }` implement it.
+pub trait SendSms: Send + Sync + 'static {
+    /// Delivers `message` to `phone` (E.164).
+    fn send_sms(
+        &self,
+        phone: String,
+        message: String,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
+
+impl<F, Fut> SendSms for F
+where
+    F: Fn(String, String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), DeliveryError>> + Send,
+{
+    fn send_sms(
+        &self,
+        phone: String,
+        message: String,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        self(phone, message)
+    }
+}
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One message on its way out, whichever the channel.
+#[derive(Clone)]
+pub(crate) enum Outgoing {
+    Email { email: String, otp: String, purpose: OtpPurpose },
+    Sms { phone: String, message: String },
+}
+
+pub(crate) trait DynSender: Send + Sync + 'static {
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<(), DeliveryError>>;
+}
+
+pub(crate) struct EmailSender<T>(pub(crate) T);
+pub(crate) struct SmsSender<T>(pub(crate) T);
+
+impl<T: SendEmailOtp> DynSender for EmailSender<T> {
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<(), DeliveryError>> {
+        match message {
+            Outgoing::Email { email, otp, purpose } => Box::pin(self.0.send_otp(email, otp, purpose)),
+            Outgoing::Sms { .. } => Box::pin(async { Err("an SMS sent to the email sender".into()) }),
+        }
+    }
+}
+
+impl<T: SendSms> DynSender for SmsSender<T> {
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<(), DeliveryError>> {
+        match message {
+            Outgoing::Sms { phone, message } => Box::pin(self.0.send_sms(phone, message)),
+            Outgoing::Email { .. } => Box::pin(async { Err("an email sent to the SMS sender".into()) }),
+        }
+    }
+}
+
+/// How a request waits for its delivery callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// The callback runs in a spawned task and the response does not wait:
+    /// a slow provider neither delays answers nor shows whether an account
+    /// exists. Failures are logged (and the unsent code is withdrawn).
+    Background,
+    /// The response waits for the callback, at most this long; a failure or
+    /// time-out is an error answer and the code is withdrawn. Use it when the
+    /// callback only enqueues (a local outbox, a job queue).
+    Await(Duration),
+}
+
+/// A delivery channel with its mode.
+#[derive(Clone)]
+pub(crate) struct Courier {
+    pub(crate) sender: Arc<dyn DynSender>,
+    pub(crate) mode: DeliveryMode,
+}
+
+impl fmt::Debug for Courier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Courier").field("mode", &self.mode).finish_non_exhaustive()
+    }
+}
+
+/// What happened to a delivery the request waited for (or did not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivered {
+    /// Sent, or handed to a background task.
+    Ok,
+    /// The callback failed or timed out.
+    Failed,
+}
+
+impl Courier {
+    /// Runs the callback per the mode. `on_failure` runs after a failed
+    /// background delivery (e.g. to withdraw the code).
+    pub(crate) async fn deliver<W>(&self, message: Outgoing, on_failure: W) -> Delivered
+    where
+        W: Future<Output = ()> + Send + 'static,
+    {
+        let sender = self.sender.clone();
+        let channel = match &message {
+            Outgoing::Email { .. } => "email",
+            Outgoing::Sms { .. } => "sms",
+        };
+        let task = tokio::spawn(async move { sender.send(message).await });
+        match self.mode {
+            DeliveryMode::Background => {
+                tokio::spawn(async move {
+                    if !matches!(task.await, Ok(Ok(()))) {
+                        tracing::warn!(target: "kernia::security", channel, "code delivery failed");
+                        on_failure.await;
+                    }
+                });
+                Delivered::Ok
+            }
+            DeliveryMode::Await(limit) => match tokio::time::timeout(limit, task).await {
+                Ok(Ok(Ok(()))) => Delivered::Ok,
+                outcome => {
+                    let timed_out = outcome.is_err();
+                    tracing::warn!(target: "kernia::security", channel, timed_out, "code delivery failed");
+                    Delivered::Failed
+                }
+            },
+        }
+    }
+}

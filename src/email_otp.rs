@@ -1,0 +1,120 @@
+//! Options of the email OTP plugin: codes by email for sign-in, email
+//! verification and password reset.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::delivery::{Courier, DeliveryMode, EmailSender, SendEmailOtp};
+use crate::otp::OtpStorage;
+use crate::rate_limit::Rule;
+
+/// The email OTP plugin. Add it with [`crate::KerniaBuilder::email_otp`].
+///
+/// ```
+/// use kernia::email_otp::EmailOtp;
+/// let plugin = EmailOtp::new(|email: String, otp: String, purpose| async move {
+///     println!("{purpose} code for {email}: {otp}");
+///     Ok(())
+/// })
+/// .otp_length(6)
+/// .expires_in(std::time::Duration::from_secs(300))
+/// .allowed_attempts(3);
+/// # let _ = plugin;
+/// ```
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct EmailOtp {
+    pub(crate) courier: Courier,
+    pub(crate) otp_length: usize,
+    pub(crate) expires_in: Duration,
+    pub(crate) allowed_attempts: u32,
+    pub(crate) disable_sign_up: bool,
+    pub(crate) storage: OtpStorage,
+    pub(crate) send_verification_on_sign_up: bool,
+    pub(crate) change_email: bool,
+    pub(crate) rate_limit: Rule,
+    pub(crate) recipient_limits: Vec<Rule>,
+}
+
+impl EmailOtp {
+    /// The plugin with its sender `send_otp(email, otp, purpose)` and the
+    /// defaults: 6 digits, 300 s, 3 attempts, sign-up allowed, codes HMAC'd
+    /// at rest, delivery in the background, one code per address per 60 s
+    /// and 10 per day.
+    pub fn new(send_otp: impl SendEmailOtp) -> Self {
+        Self {
+            courier: Courier { sender: Arc::new(EmailSender(send_otp)), mode: DeliveryMode::Background },
+            otp_length: 6,
+            expires_in: Duration::from_secs(300),
+            allowed_attempts: 3,
+            disable_sign_up: false,
+            storage: OtpStorage::Hmac,
+            send_verification_on_sign_up: false,
+            change_email: false,
+            rate_limit: Rule { window_secs: 60, max: 3 },
+            recipient_limits: vec![Rule { window_secs: 60, max: 1 }, Rule { window_secs: 86_400, max: 10 }],
+        }
+    }
+
+    /// Digits per code (default 6; 6 to 12).
+    pub fn otp_length(mut self, length: usize) -> Self {
+        self.otp_length = length;
+        self
+    }
+
+    /// Code lifetime (default 300 s; at most one hour).
+    pub fn expires_in(mut self, lifetime: Duration) -> Self {
+        self.expires_in = lifetime;
+        self
+    }
+
+    /// Wrong guesses tolerated per code (default 3); the next try burns it.
+    pub fn allowed_attempts(mut self, attempts: u32) -> Self {
+        self.allowed_attempts = attempts;
+        self
+    }
+
+    /// Refuse to create accounts on `/sign-in/email-otp` (default false).
+    pub fn disable_sign_up(mut self, disable: bool) -> Self {
+        self.disable_sign_up = disable;
+        self
+    }
+
+    /// How codes are kept at rest (default [`OtpStorage::Hmac`]).
+    pub fn storage(mut self, storage: OtpStorage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// Send an `email-verification` code after `/sign-up/email` (default false).
+    pub fn send_verification_on_sign_up(mut self, send: bool) -> Self {
+        self.send_verification_on_sign_up = send;
+        self
+    }
+
+    /// Enable `/email-otp/request-email-change` and `/email-otp/change-email`
+    /// (default false); the sender then also receives [`crate::delivery::OtpPurpose::ChangeEmail`].
+    pub fn change_email(mut self, enabled: bool) -> Self {
+        self.change_email = enabled;
+        self
+    }
+
+    /// Whether requests wait for the sender (default [`DeliveryMode::Background`]).
+    pub fn delivery(mut self, mode: DeliveryMode) -> Self {
+        self.courier.mode = mode;
+        self
+    }
+
+    /// Per-IP limit on the plugin's endpoints (default 3 per 60 s).
+    pub fn rate_limit(mut self, rule: Rule) -> Self {
+        self.rate_limit = rule;
+        self
+    }
+
+    /// Limits on codes sent to one address, all enforced (default 1 per 60 s
+    /// and 10 per 24 h). Applied only while rate limiting is on.
+    pub fn recipient_limits(mut self, rules: impl IntoIterator<Item = Rule>) -> Self {
+        self.recipient_limits = rules.into_iter().collect();
+        self
+    }
+}

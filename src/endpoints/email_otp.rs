@@ -1,0 +1,269 @@
+//! `/email-otp/*` and `/sign-in/email-otp` (email-otp.md §4).
+
+use serde_json::json;
+
+use super::{Ctx, Remember, Reply, store_error};
+use crate::crypto;
+use crate::delivery::{Delivered, OtpPurpose, Outgoing};
+use crate::email_otp::EmailOtp;
+use crate::error::{ApiError, ErrorCode};
+use crate::otp::{Mode, Otp};
+use crate::shared::Plugin;
+use crate::store::{StoreErrorKind, User, UserPatch};
+use crate::wire::{self, Fields, ensure, is_valid_email};
+
+/// The verification identifier of a code (kernia-decisions.md D3).
+pub(crate) fn identifier(purpose: OtpPurpose, email: &str) -> String {
+    format!("email-otp:{}:{email}", purpose.as_str())
+}
+
+fn otp<'a>(ctx: &'a Ctx<'a>, plugin: &'a Plugin<EmailOtp>) -> Otp<'a> {
+    Otp { policy: &plugin.policy, store: ctx.shared.store.as_ref(), signer: &ctx.shared.signer, now: ctx.now }
+}
+
+fn lower_valid_email(email: &str) -> Result<String, ApiError> {
+    let email = email.to_lowercase();
+    ensure(is_valid_email(&email), ErrorCode::InvalidEmail)?;
+    Ok(email)
+}
+
+async fn find_user(ctx: &Ctx<'_>, email: &str) -> Result<Option<User>, ApiError> {
+    ctx.shared.store.find_user_by_email(email).await.map_err(store_error("find user"))
+}
+
+/// Issues a code and hands it to the sender (per the delivery mode).
+/// `subject` names the code (the email, or `<userId>:<newEmail>` for a change).
+pub(crate) async fn send_code(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<EmailOtp>,
+    subject: &str,
+    email: &str,
+    purpose: OtpPurpose,
+) -> Result<(), ApiError> {
+    let id = identifier(purpose, subject);
+    let code = otp(ctx, plugin).issue(&id).await?;
+    let store = ctx.shared.store.clone();
+    let withdraw = {
+        let id = id.clone();
+        async move {
+            let _ = store.delete_verifications(&id).await;
+        }
+    };
+    let message = Outgoing::Email { email: email.to_owned(), otp: code, purpose };
+    if plugin.options.courier.deliver(message, withdraw).await == Delivered::Failed {
+        otp(ctx, plugin).withdraw(&id).await?;
+    }
+    Ok(())
+}
+
+/// The `send_verification_on_sign_up` hook.
+pub(crate) async fn after_sign_up(ctx: &Ctx<'_>, email: &str) -> Result<(), ApiError> {
+    match &ctx.shared.email_otp {
+        Some(plugin) if plugin.options.send_verification_on_sign_up => {
+            send_code(ctx, plugin, email, email, OtpPurpose::EmailVerification).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `POST /email-otp/send-verification-otp`.
+pub(crate) async fn send_verification_otp(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<EmailOtp>,
+) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let email = fields.string("email");
+    let purpose = fields.one_of("type", &OtpPurpose::ALL);
+    fields.finish()?;
+    ctx.check_first_login()?;
+    let email = lower_valid_email(email)?;
+    let purpose = OtpPurpose::parse(purpose).filter(|p| *p != OtpPurpose::ChangeEmail);
+    let purpose = purpose.ok_or(ApiError::new(ErrorCode::InvalidOtpType))?;
+    ctx.limit_recipient("email", &email, &plugin.options.recipient_limits).await?;
+    let known = find_user(ctx, &email).await?.is_some();
+    if known || (purpose == OtpPurpose::SignIn && !plugin.options.disable_sign_up) {
+        send_code(ctx, plugin, &email, &email, purpose).await?;
+    }
+    wire::json(&json!({ "success": true }))
+}
+
+/// `POST /email-otp/check-verification-otp`: verifies without spending.
+pub(crate) async fn check_verification_otp(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<EmailOtp>,
+) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let email = fields.string("email");
+    let purpose = fields.one_of("type", &OtpPurpose::ALL);
+    let code = fields.string("otp");
+    fields.finish()?;
+    let email = lower_valid_email(email)?;
+    let purpose = OtpPurpose::parse(purpose).unwrap_or(OtpPurpose::SignIn);
+    let _checked = otp(ctx, plugin).verify(&identifier(purpose, &email), code, Mode::Restore).await?;
+    ensure(find_user(ctx, &email).await?.is_some(), ErrorCode::UserNotFound)?;
+    wire::json(&json!({ "success": true }))
+}
+
+/// `POST /email-otp/verify-email`.
+pub(crate) async fn verify_email(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let email = fields.string("email");
+    let code = fields.string("otp");
+    fields.finish()?;
+    let email = lower_valid_email(email)?;
+    let _verified = otp(ctx, plugin)
+        .verify(&identifier(OtpPurpose::EmailVerification, &email), code, Mode::Consume)
+        .await?;
+    let user = find_user(ctx, &email).await?.ok_or(ApiError::new(ErrorCode::UserNotFound))?;
+    let patch = UserPatch { email_verified: Some(true), ..UserPatch::default() };
+    let user = update(ctx, &user.id, patch).await?;
+    tracing::info!(target: "kernia::security", user_id = %user.id, "email verified by code");
+    wire::json(&json!({ "status": true, "token": null, "user": user }))
+}
+
+/// `POST /sign-in/email-otp`: signs in, or up when the address is new.
+pub(crate) async fn sign_in(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let email = fields.string("email");
+    let code = fields.string("otp");
+    let name = fields.opt_string("name");
+    let image = fields.opt_string("image");
+    fields.finish()?;
+    let email = email.to_lowercase();
+    let _verified =
+        otp(ctx, plugin).verify(&identifier(OtpPurpose::SignIn, &email), code, Mode::Consume).await?;
+    let user = match find_user(ctx, &email).await? {
+        Some(user) if user.email_verified => user,
+        Some(user) => claim_unverified(ctx, user).await?,
+        None if plugin.options.disable_sign_up => return Err(ErrorCode::InvalidOtp.into()),
+        None => create_user(ctx, email, name.unwrap_or(""), image).await?,
+    };
+    let session = ctx.create_session(&user.id, Remember::Inherit).await?;
+    tracing::info!(target: "kernia::security", user_id = %user.id, "signed in with email code");
+    let mut response = wire::json(&json!({ "token": session.token, "user": user }))?;
+    ctx.set_session_cookie(&mut response, &session.token, Remember::Inherit);
+    Ok(response)
+}
+
+/// The code proves the mailbox, so whoever registered the address without
+/// proving it loses the account's password and sessions (D16).
+async fn claim_unverified(ctx: &Ctx<'_>, user: User) -> Result<User, ApiError> {
+    let store = &ctx.shared.store;
+    store.delete_accounts(&user.id).await.map_err(store_error("delete accounts"))?;
+    store.delete_user_sessions(&user.id, None).await.map_err(store_error("delete sessions"))?;
+    update(ctx, &user.id, UserPatch { email_verified: Some(true), ..UserPatch::default() }).await
+}
+
+async fn create_user(
+    ctx: &Ctx<'_>,
+    email: String,
+    name: &str,
+    image: Option<&str>,
+) -> Result<User, ApiError> {
+    ctx.forbid_phone_number_in_body()?;
+    let user = User {
+        id: crypto::random_id()?,
+        name: name.to_owned(),
+        email,
+        email_verified: true,
+        image: image.map(str::to_owned),
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        phone_number: None,
+        phone_number_verified: false,
+    };
+    ctx.shared.store.create_user(user, None).await.map_err(|e| match e.kind() {
+        StoreErrorKind::Conflict(_) => ApiError::new(ErrorCode::FailedToCreateUser),
+        StoreErrorKind::Backend => ApiError::internal("create user", &e),
+    })
+}
+
+async fn update(ctx: &Ctx<'_>, user_id: &str, patch: UserPatch) -> Result<User, ApiError> {
+    ctx.shared
+        .store
+        .update_user(user_id, patch, ctx.now)
+        .await
+        .map_err(store_error("update user"))?
+        .ok_or(ApiError::new(ErrorCode::UserNotFound))
+}
+
+/// `POST /email-otp/request-password-reset` and `/forget-password/email-otp`.
+pub(crate) async fn request_password_reset(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<EmailOtp>,
+) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let email = fields.string("email");
+    fields.finish()?;
+    let email = lower_valid_email(email)?;
+    ctx.limit_recipient("email", &email, &plugin.options.recipient_limits).await?;
+    if find_user(ctx, &email).await?.is_some() {
+        send_code(ctx, plugin, &email, &email, OtpPurpose::ForgetPassword).await?;
+    }
+    wire::json(&json!({ "success": true }))
+}
+
+/// `POST /email-otp/reset-password`.
+pub(crate) async fn reset_password(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let email = fields.string("email");
+    let code = fields.string("otp");
+    let password = fields.string("password");
+    fields.finish()?;
+    let email = lower_valid_email(email)?;
+    super::email_password::check_password_length(ctx, password)?;
+    let id = identifier(OtpPurpose::ForgetPassword, &email);
+    let _checked = otp(ctx, plugin).verify(&id, code, Mode::Restore).await?;
+    let user = find_user(ctx, &email).await?.ok_or(ApiError::new(ErrorCode::UserNotFound))?;
+    let hash = ctx.shared.hasher.hash(password).await?;
+    let _spent = otp(ctx, plugin).consume(&id, code).await?;
+    ctx.set_password_after_reset(&user.id, hash).await?;
+    if !user.email_verified {
+        update(ctx, &user.id, UserPatch { email_verified: Some(true), ..UserPatch::default() }).await?;
+    }
+    wire::json(&json!({ "success": true }))
+}
+
+/// `POST /email-otp/request-email-change` (when enabled).
+pub(crate) async fn request_email_change(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<EmailOtp>,
+) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let new_email = fields.string("newEmail");
+    fields.opt_string("otp");
+    fields.finish()?;
+    let current = ctx.require_session().await?;
+    ensure(plugin.options.change_email, ErrorCode::ChangeEmailDisabled)?;
+    let new_email = lower_valid_email(new_email)?;
+    ensure(new_email != current.user.email, ErrorCode::EmailIsTheSame)?;
+    ctx.limit_recipient("email", &new_email, &plugin.options.recipient_limits).await?;
+    if find_user(ctx, &new_email).await?.is_none() {
+        let subject = format!("{}:{new_email}", current.user.id);
+        send_code(ctx, plugin, &subject, &new_email, OtpPurpose::ChangeEmail).await?;
+    }
+    wire::json(&json!({ "success": true }))
+}
+
+/// `POST /email-otp/change-email` (when enabled).
+pub(crate) async fn change_email(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let new_email = fields.string("newEmail");
+    let code = fields.string("otp");
+    fields.finish()?;
+    let current = ctx.require_session().await?;
+    ensure(plugin.options.change_email, ErrorCode::ChangeEmailDisabled)?;
+    let new_email = lower_valid_email(new_email)?;
+    ensure(new_email != current.user.email, ErrorCode::EmailIsTheSame)?;
+    let address = format!("{}:{new_email}", current.user.id);
+    let _verified =
+        otp(ctx, plugin).verify(&identifier(OtpPurpose::ChangeEmail, &address), code, Mode::Consume).await?;
+    let patch = UserPatch { email: Some(new_email), email_verified: Some(true), ..UserPatch::default() };
+    ctx.shared.store.update_user(&current.user.id, patch, ctx.now).await.map_err(|e| match e.kind() {
+        StoreErrorKind::Conflict(_) => ApiError::new(ErrorCode::EmailAlreadyInUse),
+        StoreErrorKind::Backend => ApiError::internal("update user", &e),
+    })?;
+    let mut response = wire::json(&json!({ "success": true }))?;
+    ctx.set_session_cookie(&mut response, &current.session.token, Remember::Inherit);
+    Ok(response)
+}

@@ -1,0 +1,227 @@
+//! `/phone-number/*` and `/sign-in/phone-number` (phone-number.md §4).
+
+use serde_json::json;
+
+use super::{Ctx, Remember, Reply, store_error};
+use crate::crypto;
+use crate::delivery::{Delivered, Outgoing};
+use crate::error::{ApiError, ErrorCode};
+use crate::otp::{Mode, Otp};
+use crate::phone_number::{PhoneNumber, mask};
+use crate::shared::Plugin;
+use crate::store::{StoreErrorKind, User, UserPatch};
+use crate::wire::{self, Fields, ensure, js_length};
+
+fn verify_id(phone: &str) -> String {
+    format!("phone-number-otp-{phone}")
+}
+
+fn reset_id(phone: &str) -> String {
+    format!("phone-number-reset-{phone}")
+}
+
+fn otp<'a>(ctx: &'a Ctx<'a>, plugin: &'a Plugin<PhoneNumber>) -> Otp<'a> {
+    Otp { policy: &plugin.policy, store: ctx.shared.store.as_ref(), signer: &ctx.shared.signer, now: ctx.now }
+}
+
+async fn find_user(ctx: &Ctx<'_>, phone: &str) -> Result<Option<User>, ApiError> {
+    ctx.shared.store.find_user_by_phone(phone).await.map_err(store_error("find user"))
+}
+
+/// Issues a code under `id`, renders `template` and sends it; a failed
+/// awaited delivery withdraws the code and answers 500 (decisions D6).
+async fn send_code(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<PhoneNumber>,
+    phone: &str,
+    id: String,
+    template: &str,
+) -> Result<(), ApiError> {
+    let options = &plugin.options;
+    ctx.limit_recipient("sms", phone, &options.recipient_limits).await?;
+    if let Some(budget) = options.sms_budget {
+        ctx.limit_recipient("sms-budget", "all", &[budget]).await?;
+    }
+    let code = otp(ctx, plugin).issue(&id).await?;
+    let store = ctx.shared.store.clone();
+    let withdraw_id = id.clone();
+    let withdraw = async move {
+        let _ = store.delete_verifications(&withdraw_id).await;
+    };
+    let message = Outgoing::Sms { phone: phone.to_owned(), message: PhoneNumber::render(template, &code) };
+    if options.courier.deliver(message, withdraw).await == Delivered::Failed {
+        otp(ctx, plugin).withdraw(&id).await?;
+        return Err(ErrorCode::InternalServerError.into());
+    }
+    tracing::info!(target: "kernia::security", number = %mask(phone), "SMS code sent");
+    Ok(())
+}
+
+/// `POST /phone-number/send-otp`.
+pub(crate) async fn send_otp(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let raw = fields.string("phoneNumber");
+    fields.finish()?;
+    let phone = plugin.options.normalize(raw)?;
+    send_code(ctx, plugin, &phone, verify_id(&phone), &plugin.options.verification_message).await?;
+    wire::json(&json!({ "message": "code sent" }))
+}
+
+/// `POST /phone-number/verify`: proves the number; signs in or up.
+pub(crate) async fn verify(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let raw = fields.string("phoneNumber");
+    let code = fields.string("code");
+    let disable_session = fields.opt_bool("disableSession").unwrap_or(false);
+    let attach = fields.opt_bool("updatePhoneNumber").unwrap_or(false);
+    fields.finish()?;
+    let phone = plugin.options.normalize(raw)?;
+    let _verified = otp(ctx, plugin).verify(&verify_id(&phone), code, Mode::Consume).await?;
+    if attach {
+        return attach_to_current_user(ctx, &phone).await;
+    }
+    let verified = UserPatch { phone_number_verified: Some(true), ..UserPatch::default() };
+    let user = match find_user(ctx, &phone).await? {
+        Some(user) => ctx
+            .shared
+            .store
+            .update_user(&user.id, verified, ctx.now)
+            .await
+            .map_err(store_error("update user"))?,
+        None if plugin.options.disable_sign_up => return Err(ErrorCode::PhoneNumberNotExist.into()),
+        None => Some(sign_up(ctx, plugin, &phone).await?),
+    };
+    let user = user.ok_or(ApiError::new(ErrorCode::FailedToUpdateUser))?;
+    tracing::info!(target: "kernia::security", user_id = %user.id, "phone number verified");
+    if disable_session {
+        return wire::json(&json!({ "status": true, "token": null, "user": user }));
+    }
+    let session = ctx.create_session(&user.id, Remember::Inherit).await?;
+    let mut response = wire::json(&json!({ "status": true, "token": session.token, "user": user }))?;
+    ctx.set_session_cookie(&mut response, &session.token, Remember::Inherit);
+    Ok(response)
+}
+
+async fn attach_to_current_user(ctx: &Ctx<'_>, phone: &str) -> Result<Reply, ApiError> {
+    let unauthorized = || ApiError::new(ErrorCode::UserNotFound).with_status(http::StatusCode::UNAUTHORIZED);
+    let current = ctx.session().await?.ok_or_else(unauthorized)?;
+    ensure(find_user(ctx, phone).await?.is_none(), ErrorCode::PhoneNumberExist)?;
+    let patch = UserPatch {
+        phone_number: Some(Some(phone.to_owned())),
+        phone_number_verified: Some(true),
+        ..UserPatch::default()
+    };
+    let user =
+        ctx.shared.store.update_user(&current.user.id, patch, ctx.now).await.map_err(|e| match e.kind() {
+            StoreErrorKind::Conflict(_) => ApiError::new(ErrorCode::PhoneNumberExist),
+            StoreErrorKind::Backend => ApiError::internal("update user", &e),
+        })?;
+    let user = user.ok_or_else(unauthorized)?;
+    wire::json(&json!({ "status": true, "token": current.session.token, "user": user }))
+}
+
+async fn sign_up(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>, phone: &str) -> Result<User, ApiError> {
+    let user = User {
+        id: crypto::random_id()?,
+        name: (plugin.options.temp_name)(phone),
+        email: (plugin.options.temp_email)(phone).to_lowercase(),
+        email_verified: false,
+        image: None,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        phone_number: Some(phone.to_owned()),
+        phone_number_verified: true,
+    };
+    ctx.shared.store.create_user(user, None).await.map_err(|e| match e.kind() {
+        StoreErrorKind::Conflict(_) => {
+            ApiError::new(ErrorCode::FailedToCreateUser).with_status(http::StatusCode::INTERNAL_SERVER_ERROR)
+        }
+        StoreErrorKind::Backend => ApiError::internal("create user", &e),
+    })
+}
+
+/// `POST /sign-in/phone-number`: phone + password.
+pub(crate) async fn sign_in(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let raw = fields.string("phoneNumber");
+    let password = fields.string("password");
+    let remember = fields.opt_bool("rememberMe").unwrap_or(true);
+    fields.finish()?;
+    let phone = plugin.options.normalize(raw)?;
+    ensure(js_length(password) <= ctx.shared.email_password.max_password_length, ErrorCode::PasswordTooLong)?;
+    let user = find_user(ctx, &phone).await?;
+    if let Some(user) =
+        user.as_ref().filter(|u| plugin.options.require_verification && !u.phone_number_verified)
+    {
+        let _ = user;
+        send_code(ctx, plugin, &phone, verify_id(&phone), &plugin.options.verification_message).await?;
+        return Err(ErrorCode::PhoneNumberNotVerified.into());
+    }
+    let credential = match &user {
+        Some(user) => {
+            ctx.shared.store.find_credential(&user.id).await.map_err(store_error("find credential"))?
+        }
+        None => None,
+    };
+    let has_account = credential.is_some();
+    let stored = credential.and_then(|c| c.password);
+    // Unknown numbers hash a dummy value too, so timing does not tell them apart.
+    let valid = ctx.shared.hasher.verify(password, stored.as_deref()).await?;
+    let fail = ApiError::new(ErrorCode::InvalidPhoneNumberOrPassword);
+    let user = user.ok_or_else(|| fail.clone())?;
+    ensure(has_account, ErrorCode::InvalidPhoneNumberOrPassword)?;
+    if stored.is_none() {
+        return Err(ErrorCode::UnexpectedError.into());
+    }
+    if !valid {
+        tracing::info!(target: "kernia::security", number = %mask(&phone), "phone password sign-in failed");
+        return Err(fail);
+    }
+    let session = ctx.create_session(&user.id, Remember::Explicit(remember)).await?;
+    let mut response = wire::json(&json!({ "token": session.token, "user": user }))?;
+    ctx.set_session_cookie(&mut response, &session.token, Remember::Explicit(remember));
+    Ok(response)
+}
+
+/// `POST /phone-number/request-password-reset`: same answer for any number.
+pub(crate) async fn request_password_reset(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<PhoneNumber>,
+) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let raw = fields.string("phoneNumber");
+    fields.finish()?;
+    let phone = plugin.options.normalize(raw)?;
+    let user = find_user(ctx, &phone).await?;
+    let eligible = user.is_some_and(|u| !plugin.options.require_verification || u.phone_number_verified);
+    if eligible {
+        send_code(ctx, plugin, &phone, reset_id(&phone), &plugin.options.reset_message).await?;
+    } else {
+        ctx.limit_recipient("sms", &phone, &plugin.options.recipient_limits).await?;
+    }
+    wire::json(&json!({ "status": true }))
+}
+
+/// `POST /phone-number/reset-password`.
+pub(crate) async fn reset_password(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let raw = fields.string("phoneNumber");
+    let code = fields.string("otp");
+    let password = fields.string("newPassword");
+    fields.finish()?;
+    super::email_password::check_password_length(ctx, password)?;
+    let phone = plugin.options.normalize(raw)?;
+    let id = reset_id(&phone);
+    let _checked = otp(ctx, plugin).verify(&id, code, Mode::Restore).await?;
+    let user = find_user(ctx, &phone)
+        .await?
+        .ok_or(ApiError::new(ErrorCode::UnexpectedError).with_status(http::StatusCode::BAD_REQUEST))?;
+    ensure(
+        !plugin.options.require_verification || user.phone_number_verified,
+        ErrorCode::PhoneNumberPendingVerification,
+    )?;
+    let hash = ctx.shared.hasher.hash(password).await?;
+    let _spent = otp(ctx, plugin).consume(&id, code).await?;
+    ctx.set_password_after_reset(&user.id, hash).await?;
+    wire::json(&json!({ "status": true }))
+}

@@ -1,0 +1,152 @@
+//! The one-time-code state machine every flow shares (email and phone):
+//! issue → verify (expired, attempts, single use) or check without consuming.
+//! Single use rests on [`crate::store::Store::take_verification`]: of
+//! concurrent verifiers exactly one takes the value, so at most one
+//! comparison runs per stored attempt count.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::crypto::{self, Signer};
+use crate::error::{ApiError, ErrorCode};
+use crate::store::{DynStore, StoreError, Verification};
+
+/// How codes are kept at rest.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtpStorage {
+    /// HMAC-SHA256 keyed with the server secret (default): a stolen table
+    /// does not reveal codes, and without the secret they cannot be brute-forced offline.
+    #[default]
+    Hmac,
+    /// Better Auth's `hashed` mode: unkeyed SHA-256 (base64url), for sharing a
+    /// database with a Better Auth server configured that way.
+    Sha256,
+    /// Better Auth's default `plain` mode. Readable by anyone who reads the table.
+    Plain,
+}
+
+/// The policy of one code channel.
+#[derive(Debug, Clone)]
+pub(crate) struct OtpPolicy {
+    pub(crate) length: usize,
+    pub(crate) expires_in: Duration,
+    pub(crate) allowed_attempts: u32,
+    pub(crate) storage: OtpStorage,
+    /// What a missing code answers: `INVALID_OTP` (email) or `OTP_NOT_FOUND` (phone).
+    pub(crate) missing: ErrorCode,
+}
+
+/// Whether a successful verify spends the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Consume,
+    /// Check only: the code stays usable (a wrong guess still counts).
+    Restore,
+}
+
+/// Proof that a code was verified; only [`Otp::verify`] makes one.
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct OtpVerified(());
+
+pub(crate) struct Otp<'a> {
+    pub(crate) policy: &'a OtpPolicy,
+    pub(crate) store: &'a dyn DynStore,
+    pub(crate) signer: &'a Signer,
+    pub(crate) now: OffsetDateTime,
+}
+
+fn store_failed(e: StoreError) -> ApiError {
+    ApiError::internal("verification store", &e)
+}
+
+impl Otp<'_> {
+    fn stored_form(&self, code: &str) -> String {
+        match self.policy.storage {
+            OtpStorage::Hmac => self.signer.sign_url_safe(code),
+            OtpStorage::Sha256 => crypto::sha256_url_safe(code),
+            OtpStorage::Plain => code.to_owned(),
+        }
+    }
+
+    /// A new code for `identifier`; the newest code is the live one.
+    pub(crate) async fn issue(&self, identifier: &str) -> Result<String, ApiError> {
+        let code = crypto::random_digits(self.policy.length)?;
+        let verification = Verification {
+            id: crypto::random_id()?,
+            identifier: identifier.to_owned(),
+            value: format!("{}:0", self.stored_form(&code)),
+            expires_at: self.now + self.policy.expires_in,
+            created_at: self.now,
+            updated_at: self.now,
+        };
+        self.store.create_verification(verification).await.map_err(store_failed)?;
+        Ok(code)
+    }
+
+    /// Checks `code` against the live value of `identifier`.
+    pub(crate) async fn verify(
+        &self,
+        identifier: &str,
+        code: &str,
+        mode: Mode,
+    ) -> Result<OtpVerified, ApiError> {
+        let store = self.store;
+        let newest = store.find_verification(identifier).await.map_err(store_failed)?;
+        let Some(newest) = newest else { return Err(self.policy.missing.into()) };
+        if newest.expires_at < self.now {
+            store.delete_verifications(identifier).await.map_err(store_failed)?;
+            return Err(ErrorCode::OtpExpired.into());
+        }
+        let Some(taken) = store.take_verification(identifier).await.map_err(store_failed)? else {
+            return Err(ErrorCode::InvalidOtp.into());
+        };
+        let (stored, attempts) = split_value(&taken.value);
+        if attempts >= self.policy.allowed_attempts {
+            tracing::info!(target: "kernia::security", "code burned after too many attempts");
+            return Err(ErrorCode::TooManyAttempts.into());
+        }
+        if !crypto::ct_eq(self.stored_form(code).as_bytes(), stored.as_bytes()) {
+            let value = format!("{stored}:{}", attempts.saturating_add(1));
+            let retry = Verification { value, updated_at: self.now, ..taken };
+            store.create_verification(retry).await.map_err(store_failed)?;
+            tracing::info!(target: "kernia::security", "wrong code");
+            return Err(ErrorCode::InvalidOtp.into());
+        }
+        if mode == Mode::Restore && !store.restore_verification(taken).await.map_err(store_failed)? {
+            return Err(ErrorCode::InvalidOtp.into());
+        }
+        Ok(OtpVerified(()))
+    }
+
+    /// Spends a code that an earlier [`Mode::Restore`] verify checked.
+    pub(crate) async fn consume(&self, identifier: &str, code: &str) -> Result<OtpVerified, ApiError> {
+        self.verify(identifier, code, Mode::Consume).await
+    }
+
+    /// Withdraws every code of `identifier`.
+    pub(crate) async fn withdraw(&self, identifier: &str) -> Result<(), ApiError> {
+        self.store.delete_verifications(identifier).await.map_err(store_failed)
+    }
+}
+
+/// `<stored>:<attempts>`, split at the last `:`; a missing or bad count is 0.
+fn split_value(value: &str) -> (&str, u32) {
+    match value.rsplit_once(':') {
+        Some((stored, attempts)) => (stored, attempts.parse().unwrap_or(0)),
+        None => (value, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_splits_at_last_colon() {
+        assert_eq!(split_value("abc:2"), ("abc", 2));
+        assert_eq!(split_value("a:b:1"), ("a:b", 1));
+        assert_eq!(split_value("123456"), ("123456", 0));
+        assert_eq!(split_value("x:-1"), ("x", 0));
+    }
+}
