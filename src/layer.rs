@@ -112,11 +112,11 @@ where
         // Only requests that carry the session cookie get a handle, so plain
         // pass-through traffic costs a header scan and nothing else.
         let name = &self.shared.cookies.session_token;
-        if cookies::mentions(request.headers(), name) {
-            if let Some(raw) = cookies::find(request.headers(), name) {
-                let handle = SessionHandle::new(self.shared.clone(), raw.into_owned());
-                request.extensions_mut().insert(handle);
-            }
+        if cookies::mentions(request.headers(), name)
+            && let Some(raw) = cookies::find(request.headers(), name)
+        {
+            let handle = SessionHandle::new(self.shared.clone(), raw.into_owned());
+            request.extensions_mut().insert(handle);
         }
         ResponseFuture::inner(self.inner.call(request))
     }

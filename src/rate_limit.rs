@@ -122,7 +122,7 @@ impl RateLimitStore for MemoryRateLimitStore {
         if let Some(window) = new {
             entries.map.insert(key.to_owned(), window);
             entries.inserts = entries.inserts.wrapping_add(1);
-            if entries.inserts % 4096 == 0 {
+            if entries.inserts.is_multiple_of(4096) {
                 entries.map.retain(|_, w| now_ms.saturating_sub(w.last_ms) < w.window_ms);
             }
         }

@@ -99,10 +99,6 @@ impl<'a> Fields<'a> {
         self.object.and_then(|o| o.get(key))
     }
 
-    pub(crate) fn contains(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
     fn expected(&mut self, key: &str, expected: &str) {
         let received = type_name(self.get(key));
         self.issues.push(format!("[body.{key}] Invalid input: expected {expected}, received {received}"));

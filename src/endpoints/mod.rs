@@ -38,7 +38,12 @@ where
     B::Error: Into<BoxError>,
 {
     let path = request.uri().path().get(shared.base_path.len()..).unwrap_or("").to_owned();
-    let span = tracing::info_span!("kernia.request", route = %path, status = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "kernia.request",
+        path = %path,
+        route = tracing::field::Empty,
+        status = tracing::field::Empty
+    );
     async move {
         let response = match pipeline(&shared, &path, request).await {
             Ok(response) => response,
@@ -69,6 +74,7 @@ where
     let Some(route) = router::route(&parts.method, path).filter(|r| shared.serves(*r)) else {
         return Ok(not_found());
     };
+    tracing::Span::current().record("route", route.as_str());
     let body = if route.reads_body() { read_json(shared, &parts, body).await? } else { None };
     if shared.origin_check && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         shared.origins.check(&parts.headers, body.as_ref())?;

@@ -54,10 +54,10 @@ impl State {
             user.email = email;
         }
         if let Some(phone) = patch.phone_number {
-            if let Some(phone) = &phone {
-                if self.by_phone.get(phone).is_some_and(|owner| owner != id) {
-                    return Err(StoreError::conflict(UniqueField::PhoneNumber));
-                }
+            if let Some(phone) = &phone
+                && self.by_phone.get(phone).is_some_and(|owner| owner != id)
+            {
+                return Err(StoreError::conflict(UniqueField::PhoneNumber));
             }
             user.phone_number = phone;
         }
@@ -91,10 +91,10 @@ impl State {
     }
 
     fn remove_session(&mut self, token: &str) {
-        if let Some(session) = self.sessions.remove(token) {
-            if let Some(tokens) = self.sessions_of.get_mut(&session.user_id) {
-                tokens.remove(token);
-            }
+        if let Some(session) = self.sessions.remove(token)
+            && let Some(tokens) = self.sessions_of.get_mut(&session.user_id)
+        {
+            tokens.remove(token);
         }
     }
 }
