@@ -10,8 +10,8 @@ use time::Duration;
 use crate::client_ip::ClientIpConfig;
 use crate::clock::{Clock, SystemClock};
 use crate::cookies::CookieJar;
-use crate::crypto::Signer;
-use crate::email_otp::EmailOtp;
+use crate::crypto::{Sealer, Signer};
+use crate::email_otp::{EmailOtp, ResendStrategy};
 use crate::error::{ConfigError, ErrorCode};
 use crate::layer::KerniaLayer;
 use crate::origin::{Origins, origin_of};
@@ -352,6 +352,12 @@ impl KerniaBuilder {
         validate_cookie_prefix(&self.cookie_prefix)?;
         let email_otp = match self.email_otp.take() {
             Some(p) => {
+                if p.resend_strategy == ResendStrategy::Reuse && !p.storage.recoverable() {
+                    return Err(ConfigError::OutOfRange {
+                        option: "email_otp",
+                        reason: "resend_strategy Reuse needs OtpStorage::Encrypted (hashed codes cannot be resent)",
+                    });
+                }
                 let policy = policy(
                     "email_otp",
                     p.otp_length,
@@ -383,6 +389,7 @@ impl KerniaBuilder {
         let shared = Shared {
             base_path,
             signer: Signer::new(self.secret.as_bytes()),
+            sealer: Sealer::new(self.secret.as_bytes()),
             cookies: CookieJar::new(&self.cookie_prefix, secure),
             store: self.store,
             clock: self.clock,

@@ -3,6 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::Aead;
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -98,6 +100,60 @@ impl Signer {
     }
 }
 
+/// Better Auth's `symmetricEncrypt`: XChaCha20-Poly1305 keyed with
+/// SHA-256(secret), stored as hex of `nonce(24) ‖ ciphertext ‖ tag(16)`.
+#[derive(Clone)]
+pub(crate) struct Sealer {
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer([redacted])")
+    }
+}
+
+impl Sealer {
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        let key: [u8; 32] = Sha256::digest(secret).into();
+        Self { cipher: XChaCha20Poly1305::new(&key.into()) }
+    }
+
+    pub(crate) fn seal(&self, plaintext: &str) -> Result<String, ApiError> {
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut nonce).map_err(|_| ApiError::new(ErrorCode::InternalServerError))?;
+        let sealed = self
+            .cipher
+            .encrypt(&XNonce::from(nonce), plaintext.as_bytes())
+            .map_err(|_| ApiError::new(ErrorCode::InternalServerError))?;
+        Ok(hex(&nonce) + &hex(&sealed))
+    }
+
+    /// The plaintext, or `None` for anything not sealed with this key.
+    pub(crate) fn open(&self, sealed: &str) -> Option<String> {
+        let bytes = unhex(sealed)?;
+        let (nonce, body) = bytes.split_at_checked(24)?;
+        let nonce: [u8; 24] = nonce.try_into().ok()?;
+        let plain = self.cipher.decrypt(&XNonce::from(nonce), body).ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
 /// `base64url-nopad(SHA-256(value))`: Better Auth's `hashed` OTP storage.
 pub(crate) fn sha256_url_safe(value: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(value.as_bytes()))
@@ -129,6 +185,16 @@ mod tests {
                 .verify("wUHZkHT61qlktuhmoawUt6PEFVHFUXZj", "K46n38njiZw6HtRmaPDjscrRQb4B6SeBjCyasoPxz6s=")
         );
         assert!(!signer.verify("x", "short"));
+    }
+
+    #[test]
+    fn sealed_codes_open_only_with_the_same_secret() {
+        let sealer = Sealer::new(SECRET.as_bytes());
+        let sealed = sealer.seal("123456").unwrap();
+        assert_eq!(sealed.len(), 92, "24-byte nonce + 6 bytes + 16-byte tag, in hex");
+        assert_eq!(sealer.open(&sealed).as_deref(), Some("123456"));
+        assert_eq!(Sealer::new(b"another secret").open(&sealed), None);
+        assert_eq!(sealer.open("zz"), None);
     }
 
     #[test]

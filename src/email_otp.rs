@@ -4,9 +4,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::delivery::OtpPurpose;
 use crate::delivery::{Courier, DeliveryMode, EmailSender, SendEmailOtp};
 use crate::otp::OtpStorage;
 use crate::rate_limit::Rule;
+
+/// Makes a code for `(email, purpose)`; `None` falls back to random digits.
+pub type GenerateOtp = Arc<dyn Fn(&str, OtpPurpose) -> Option<String> + Send + Sync>;
+
+/// What a second send does while a code is still live.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResendStrategy {
+    /// A new code replaces the old one (default).
+    #[default]
+    Rotate,
+    /// The live code is sent again with a fresh expiry and its attempt count
+    /// kept; needs [`OtpStorage::Encrypted`] (or `Plain`), checked at build.
+    Reuse,
+}
 
 /// The email OTP plugin. Add it with [`crate::KerniaBuilder::email_otp`].
 ///
@@ -22,7 +38,7 @@ use crate::rate_limit::Rule;
 /// # let _ = plugin;
 /// ```
 #[must_use]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EmailOtp {
     pub(crate) courier: Courier,
     pub(crate) otp_length: usize,
@@ -34,6 +50,22 @@ pub struct EmailOtp {
     pub(crate) change_email: bool,
     pub(crate) rate_limit: Rule,
     pub(crate) recipient_limits: Vec<Rule>,
+    pub(crate) generate_otp: Option<GenerateOtp>,
+    pub(crate) resend_strategy: ResendStrategy,
+    pub(crate) override_default_email_verification: bool,
+}
+
+impl std::fmt::Debug for EmailOtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailOtp")
+            .field("otp_length", &self.otp_length)
+            .field("expires_in", &self.expires_in)
+            .field("allowed_attempts", &self.allowed_attempts)
+            .field("disable_sign_up", &self.disable_sign_up)
+            .field("storage", &self.storage)
+            .field("resend_strategy", &self.resend_strategy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmailOtp {
@@ -53,6 +85,9 @@ impl EmailOtp {
             change_email: false,
             rate_limit: Rule { window_secs: 60, max: 3 },
             recipient_limits: vec![Rule { window_secs: 60, max: 1 }, Rule { window_secs: 86_400, max: 10 }],
+            generate_otp: None,
+            resend_strategy: ResendStrategy::Rotate,
+            override_default_email_verification: false,
         }
     }
 
@@ -96,6 +131,28 @@ impl EmailOtp {
     /// (default false); the sender then also receives [`crate::delivery::OtpPurpose::ChangeEmail`].
     pub fn change_email(mut self, enabled: bool) -> Self {
         self.change_email = enabled;
+        self
+    }
+
+    /// A custom code generator; returning `None` uses the default.
+    pub fn generate_otp(
+        mut self,
+        f: impl Fn(&str, OtpPurpose) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.generate_otp = Some(Arc::new(f));
+        self
+    }
+
+    /// What a resend does while a code is live (default [`ResendStrategy::Rotate`]).
+    pub fn resend_strategy(mut self, strategy: ResendStrategy) -> Self {
+        self.resend_strategy = strategy;
+        self
+    }
+
+    /// Make `POST /send-verification-email` send an `email-verification`
+    /// code instead of a link (default false).
+    pub fn override_default_email_verification(mut self, enabled: bool) -> Self {
+        self.override_default_email_verification = enabled;
         self
     }
 

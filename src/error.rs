@@ -50,6 +50,7 @@ pub enum ErrorCode {
     InvalidErrorCallbackUrl,
     InvalidNewUserCallbackUrl,
     FieldNotAllowed,
+    VerificationEmailNotEnabled,
     EmailPasswordDisabled,
     EmailPasswordSignUpDisabled,
     NoFieldsToUpdate,
@@ -154,6 +155,9 @@ impl ErrorCode {
                 (Some("INVALID_NEW_USER_CALLBACK_URL"), FORBIDDEN, "Invalid newUserCallbackURL")
             }
             FieldNotAllowed => (Some("FIELD_NOT_ALLOWED"), BAD, "Field not allowed"),
+            VerificationEmailNotEnabled => {
+                (Some("VERIFICATION_EMAIL_NOT_ENABLED"), BAD, "Verification email isn't enabled")
+            }
             EmailPasswordDisabled => {
                 (Some("EMAIL_PASSWORD_DISABLED"), BAD, "Email and password is not enabled")
             }

@@ -6,7 +6,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::crypto::{self, Signer};
+use crate::crypto::{self, Sealer, Signer};
 use crate::error::{ApiError, ErrorCode};
 use crate::store::{DynStore, StoreError, Verification};
 
@@ -21,8 +21,19 @@ pub enum OtpStorage {
     /// Better Auth's `hashed` mode: unkeyed SHA-256 (base64url), for sharing a
     /// database with a Better Auth server configured that way.
     Sha256,
+    /// Better Auth's `encrypted` mode: XChaCha20-Poly1305 under a key
+    /// derived from the secret. Codes can be recovered, which the `reuse`
+    /// resend strategy needs.
+    Encrypted,
     /// Better Auth's default `plain` mode. Readable by anyone who reads the table.
     Plain,
+}
+
+impl OtpStorage {
+    /// Whether a stored code can be turned back into the code.
+    pub(crate) fn recoverable(self) -> bool {
+        matches!(self, Self::Encrypted | Self::Plain)
+    }
 }
 
 /// The policy of one code channel.
@@ -53,6 +64,7 @@ pub(crate) struct Otp<'a> {
     pub(crate) policy: &'a OtpPolicy,
     pub(crate) store: &'a dyn DynStore,
     pub(crate) signer: &'a Signer,
+    pub(crate) sealer: &'a Sealer,
     pub(crate) now: OffsetDateTime,
 }
 
@@ -61,21 +73,44 @@ fn store_failed(e: StoreError) -> ApiError {
 }
 
 impl Otp<'_> {
-    fn stored_form(&self, code: &str) -> String {
-        match self.policy.storage {
+    fn stored_form(&self, code: &str) -> Result<String, ApiError> {
+        Ok(match self.policy.storage {
             OtpStorage::Hmac => self.signer.sign_url_safe(code),
             OtpStorage::Sha256 => crypto::sha256_url_safe(code),
+            OtpStorage::Encrypted => self.sealer.seal(code)?,
             OtpStorage::Plain => code.to_owned(),
+        })
+    }
+
+    fn recover(&self, stored: &str) -> Option<String> {
+        match self.policy.storage {
+            OtpStorage::Encrypted => self.sealer.open(stored),
+            OtpStorage::Plain => Some(stored.to_owned()),
+            OtpStorage::Hmac | OtpStorage::Sha256 => None,
         }
     }
 
-    /// A new code for `identifier`; the newest code is the live one.
+    /// Whether `code` is the one kept as `stored`, in constant time.
+    fn matches(&self, stored: &str, code: &str) -> Result<bool, ApiError> {
+        Ok(match self.policy.storage {
+            OtpStorage::Encrypted => {
+                self.sealer.open(stored).is_some_and(|c| crypto::ct_eq(c.as_bytes(), code.as_bytes()))
+            }
+            _ => crypto::ct_eq(self.stored_form(code)?.as_bytes(), stored.as_bytes()),
+        })
+    }
+
+    /// A new random code for `identifier`; the newest code is the live one.
     pub(crate) async fn issue(&self, identifier: &str) -> Result<String, ApiError> {
-        let code = crypto::random_digits(self.policy.length)?;
+        self.issue_code(identifier, crypto::random_digits(self.policy.length)?).await
+    }
+
+    /// Stores `code` (e.g. from a custom generator) as the live one.
+    pub(crate) async fn issue_code(&self, identifier: &str, code: String) -> Result<String, ApiError> {
         let verification = Verification {
             id: crypto::random_id()?,
             identifier: identifier.to_owned(),
-            value: format!("{}:0", self.stored_form(&code)),
+            value: format!("{}:0", self.stored_form(&code)?),
             expires_at: self.now + self.policy.expires_in,
             created_at: self.now,
             updated_at: self.now,
@@ -106,7 +141,7 @@ impl Otp<'_> {
             tracing::info!(target: "kernia::security", "code burned after too many attempts");
             return Err(ErrorCode::TooManyAttempts.into());
         }
-        if !crypto::ct_eq(self.stored_form(code).as_bytes(), stored.as_bytes()) {
+        if !self.matches(stored, code)? {
             let value = format!("{stored}:{}", attempts.saturating_add(1));
             let retry = Verification { value, updated_at: self.now, ..taken };
             store.create_verification(retry).await.map_err(store_failed)?;
@@ -117,6 +152,28 @@ impl Otp<'_> {
             return Err(ErrorCode::InvalidOtp.into());
         }
         Ok(OtpVerified(()))
+    }
+
+    /// The `reuse` resend strategy: the live code again, with a fresh expiry
+    /// and its attempt count kept, when it is unexpired, not exhausted and
+    /// recoverable.
+    pub(crate) async fn reissue(&self, identifier: &str) -> Result<Option<String>, ApiError> {
+        let store = self.store;
+        let Some(newest) = store.find_verification(identifier).await.map_err(store_failed)? else {
+            return Ok(None);
+        };
+        let (stored, attempts) = split_value(&newest.value);
+        let code = self.recover(stored);
+        if newest.expires_at < self.now || attempts >= self.policy.allowed_attempts || code.is_none() {
+            return Ok(None);
+        }
+        let Some(taken) = store.take_verification(identifier).await.map_err(store_failed)? else {
+            return Ok(None);
+        };
+        let extended =
+            Verification { expires_at: self.now + self.policy.expires_in, updated_at: self.now, ..taken };
+        store.create_verification(extended).await.map_err(store_failed)?;
+        Ok(code)
     }
 
     /// Spends a code that an earlier [`Mode::Restore`] verify checked.

@@ -63,7 +63,7 @@ fn derive_hex(password: &str, salt: &str) -> Result<String, ApiError> {
     let mut key = [0u8; KEY_LEN];
     scrypt::scrypt(normalized.as_bytes(), salt.as_bytes(), &params, &mut key)
         .map_err(|e| ApiError::internal("scrypt", &e))?;
-    Ok(to_hex(&key))
+    Ok(crypto::hex(&key))
 }
 
 fn verify_sync(password: &str, stored: &str) -> Result<bool, ApiError> {
@@ -73,14 +73,6 @@ fn verify_sync(password: &str, stored: &str) -> Result<bool, ApiError> {
     };
     let derived = derive_hex(password, salt)?;
     Ok(crypto::ct_eq(derived.as_bytes(), key.as_bytes()))
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

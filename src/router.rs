@@ -31,6 +31,7 @@ pub(crate) enum Route {
     SignInPhoneNumber,
     PhoneRequestPasswordReset,
     PhoneResetPassword,
+    SendVerificationEmail,
 }
 
 impl Route {
@@ -61,6 +62,7 @@ impl Route {
             Self::SignInPhoneNumber => "/sign-in/phone-number",
             Self::PhoneRequestPasswordReset => "/phone-number/request-password-reset",
             Self::PhoneResetPassword => "/phone-number/reset-password",
+            Self::SendVerificationEmail => "/send-verification-email",
         }
     }
 
@@ -102,6 +104,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Option<Route> {
         "/sign-in/phone-number" => Route::SignInPhoneNumber,
         "/phone-number/request-password-reset" => Route::PhoneRequestPasswordReset,
         "/phone-number/reset-password" => Route::PhoneResetPassword,
+        "/send-verification-email" => Route::SendVerificationEmail,
         _ => return None,
     };
     Some(route)

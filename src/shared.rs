@@ -8,7 +8,7 @@ use time::Duration;
 use crate::client_ip::ClientIpConfig;
 use crate::clock::Clock;
 use crate::cookies::CookieJar;
-use crate::crypto::Signer;
+use crate::crypto::{Sealer, Signer};
 use crate::email_otp::EmailOtp;
 use crate::origin::Origins;
 use crate::otp::OtpPolicy;
@@ -20,6 +20,7 @@ use crate::store::DynStore;
 pub(crate) struct Shared {
     pub(crate) base_path: String,
     pub(crate) signer: Signer,
+    pub(crate) sealer: Sealer,
     pub(crate) cookies: CookieJar,
     pub(crate) store: Arc<dyn DynStore>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -71,7 +72,8 @@ impl Shared {
             | ForgetPasswordEmailOtp
             | EmailOtpResetPassword
             | EmailOtpRequestEmailChange
-            | EmailOtpChangeEmail => self.email_otp.is_some(),
+            | EmailOtpChangeEmail
+            | SendVerificationEmail => self.email_otp.is_some(),
             PhoneSendOtp
             | PhoneVerify
             | SignInPhoneNumber

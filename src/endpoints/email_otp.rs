@@ -5,9 +5,9 @@ use serde_json::json;
 use super::{Ctx, Remember, Reply, store_error};
 use crate::crypto;
 use crate::delivery::{Delivered, OtpPurpose, Outgoing};
-use crate::email_otp::EmailOtp;
+use crate::email_otp::{EmailOtp, ResendStrategy};
 use crate::error::{ApiError, ErrorCode};
-use crate::otp::{Mode, Otp};
+use crate::otp::Mode;
 use crate::shared::Plugin;
 use crate::store::{StoreErrorKind, User, UserPatch};
 use crate::wire::{self, Fields, ensure, is_valid_email};
@@ -15,10 +15,6 @@ use crate::wire::{self, Fields, ensure, is_valid_email};
 /// The verification identifier of a code (kernia-decisions.md D3).
 pub(crate) fn identifier(purpose: OtpPurpose, email: &str) -> String {
     format!("email-otp:{}:{email}", purpose.as_str())
-}
-
-fn otp<'a>(ctx: &'a Ctx<'a>, plugin: &'a Plugin<EmailOtp>) -> Otp<'a> {
-    Otp { policy: &plugin.policy, store: ctx.shared.store.as_ref(), signer: &ctx.shared.signer, now: ctx.now }
 }
 
 fn lower_valid_email(email: &str) -> Result<String, ApiError> {
@@ -41,7 +37,7 @@ pub(crate) async fn send_code(
     purpose: OtpPurpose,
 ) -> Result<(), ApiError> {
     let id = identifier(purpose, subject);
-    let code = otp(ctx, plugin).issue(&id).await?;
+    let code = issue(ctx, plugin, &id, email, purpose).await?;
     let store = ctx.shared.store.clone();
     let withdraw = {
         let id = id.clone();
@@ -51,9 +47,49 @@ pub(crate) async fn send_code(
     };
     let message = Outgoing::Email { email: email.to_owned(), otp: code, purpose };
     if plugin.options.courier.deliver(message, withdraw).await == Delivered::Failed {
-        otp(ctx, plugin).withdraw(&id).await?;
+        ctx.otp(&plugin.policy).withdraw(&id).await?;
     }
     Ok(())
+}
+
+/// The code to send: the live one again under `reuse`, else a new one
+/// (from the custom generator when it gives one).
+async fn issue(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<EmailOtp>,
+    id: &str,
+    email: &str,
+    purpose: OtpPurpose,
+) -> Result<String, ApiError> {
+    let otp = ctx.otp(&plugin.policy);
+    if plugin.options.resend_strategy == ResendStrategy::Reuse
+        && let Some(code) = otp.reissue(id).await?
+    {
+        return Ok(code);
+    }
+    match plugin.options.generate_otp.as_ref().and_then(|generate| generate(email, purpose)) {
+        Some(code) if !code.is_empty() => otp.issue_code(id, code).await,
+        _ => otp.issue(id).await,
+    }
+}
+
+/// `POST /send-verification-email` with `override_default_email_verification`:
+/// a code instead of a link, for unverified accounts only; the same answer for any address.
+pub(crate) async fn send_verification_email(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<EmailOtp>,
+) -> Result<Reply, ApiError> {
+    let mut fields = Fields::required(ctx.body.as_ref())?;
+    let email = fields.email("email");
+    fields.opt_string("callbackURL");
+    fields.finish()?;
+    ensure(plugin.options.override_default_email_verification, ErrorCode::VerificationEmailNotEnabled)?;
+    let email = lower_valid_email(email)?;
+    ctx.limit_recipient("email", &email, &plugin.options.recipient_limits).await?;
+    if find_user(ctx, &email).await?.is_some_and(|u| !u.email_verified) {
+        send_code(ctx, plugin, &email, &email, OtpPurpose::EmailVerification).await?;
+    }
+    wire::json(&json!({ "status": true }))
 }
 
 /// The `send_verification_on_sign_up` hook.
@@ -99,7 +135,7 @@ pub(crate) async fn check_verification_otp(
     fields.finish()?;
     let email = lower_valid_email(email)?;
     let purpose = OtpPurpose::parse(purpose).unwrap_or(OtpPurpose::SignIn);
-    let _checked = otp(ctx, plugin).verify(&identifier(purpose, &email), code, Mode::Restore).await?;
+    let _checked = ctx.otp(&plugin.policy).verify(&identifier(purpose, &email), code, Mode::Restore).await?;
     ensure(find_user(ctx, &email).await?.is_some(), ErrorCode::UserNotFound)?;
     wire::json(&json!({ "success": true }))
 }
@@ -111,7 +147,8 @@ pub(crate) async fn verify_email(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Re
     let code = fields.string("otp");
     fields.finish()?;
     let email = lower_valid_email(email)?;
-    let _verified = otp(ctx, plugin)
+    let _verified = ctx
+        .otp(&plugin.policy)
         .verify(&identifier(OtpPurpose::EmailVerification, &email), code, Mode::Consume)
         .await?;
     let user = find_user(ctx, &email).await?.ok_or(ApiError::new(ErrorCode::UserNotFound))?;
@@ -131,7 +168,7 @@ pub(crate) async fn sign_in(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Result<
     fields.finish()?;
     let email = email.to_lowercase();
     let _verified =
-        otp(ctx, plugin).verify(&identifier(OtpPurpose::SignIn, &email), code, Mode::Consume).await?;
+        ctx.otp(&plugin.policy).verify(&identifier(OtpPurpose::SignIn, &email), code, Mode::Consume).await?;
     let user = match find_user(ctx, &email).await? {
         Some(user) if user.email_verified => user,
         Some(user) => claim_unverified(ctx, user).await?,
@@ -213,10 +250,10 @@ pub(crate) async fn reset_password(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> 
     let email = lower_valid_email(email)?;
     super::email_password::check_password_length(ctx, password)?;
     let id = identifier(OtpPurpose::ForgetPassword, &email);
-    let _checked = otp(ctx, plugin).verify(&id, code, Mode::Restore).await?;
+    let _checked = ctx.otp(&plugin.policy).verify(&id, code, Mode::Restore).await?;
     let user = find_user(ctx, &email).await?.ok_or(ApiError::new(ErrorCode::UserNotFound))?;
     let hash = ctx.shared.hasher.hash(password).await?;
-    let _spent = otp(ctx, plugin).consume(&id, code).await?;
+    let _spent = ctx.otp(&plugin.policy).consume(&id, code).await?;
     ctx.set_password_after_reset(&user.id, hash).await?;
     if !user.email_verified {
         update(ctx, &user.id, UserPatch { email_verified: Some(true), ..UserPatch::default() }).await?;
@@ -256,8 +293,10 @@ pub(crate) async fn change_email(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Re
     let new_email = lower_valid_email(new_email)?;
     ensure(new_email != current.user.email, ErrorCode::EmailIsTheSame)?;
     let address = format!("{}:{new_email}", current.user.id);
-    let _verified =
-        otp(ctx, plugin).verify(&identifier(OtpPurpose::ChangeEmail, &address), code, Mode::Consume).await?;
+    let _verified = ctx
+        .otp(&plugin.policy)
+        .verify(&identifier(OtpPurpose::ChangeEmail, &address), code, Mode::Consume)
+        .await?;
     let patch = UserPatch { email: Some(new_email), email_verified: Some(true), ..UserPatch::default() };
     ctx.shared.store.update_user(&current.user.id, patch, ctx.now).await.map_err(|e| match e.kind() {
         StoreErrorKind::Conflict(_) => ApiError::new(ErrorCode::EmailAlreadyInUse),

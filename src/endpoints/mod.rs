@@ -114,6 +114,7 @@ async fn dispatch_plugin(route: Route, ctx: &Ctx<'_>) -> Result<Reply, ApiError>
             Route::EmailOtpResetPassword => return email_otp::reset_password(ctx, p).await,
             Route::EmailOtpRequestEmailChange => return email_otp::request_email_change(ctx, p).await,
             Route::EmailOtpChangeEmail => return email_otp::change_email(ctx, p).await,
+            Route::SendVerificationEmail => return email_otp::send_verification_email(ctx, p).await,
             _ => {}
         }
     }
@@ -290,6 +291,17 @@ impl Ctx<'_> {
 }
 
 impl Ctx<'_> {
+    /// The code state machine under `policy`.
+    pub(crate) fn otp<'p>(&'p self, policy: &'p crate::otp::OtpPolicy) -> crate::otp::Otp<'p> {
+        crate::otp::Otp {
+            policy,
+            store: self.shared.store.as_ref(),
+            signer: &self.shared.signer,
+            sealer: &self.shared.sealer,
+            now: self.now,
+        }
+    }
+
     /// Per-recipient send limits (fixed windows), while rate limiting is on.
     pub(crate) async fn limit_recipient(
         &self,

@@ -6,7 +6,7 @@ use super::{Ctx, Remember, Reply, store_error};
 use crate::crypto;
 use crate::delivery::{Delivered, Outgoing};
 use crate::error::{ApiError, ErrorCode};
-use crate::otp::{Mode, Otp};
+use crate::otp::Mode;
 use crate::phone_number::{PhoneNumber, mask};
 use crate::shared::Plugin;
 use crate::store::{StoreErrorKind, User, UserPatch};
@@ -18,10 +18,6 @@ fn verify_id(phone: &str) -> String {
 
 fn reset_id(phone: &str) -> String {
     format!("phone-number-reset-{phone}")
-}
-
-fn otp<'a>(ctx: &'a Ctx<'a>, plugin: &'a Plugin<PhoneNumber>) -> Otp<'a> {
-    Otp { policy: &plugin.policy, store: ctx.shared.store.as_ref(), signer: &ctx.shared.signer, now: ctx.now }
 }
 
 async fn find_user(ctx: &Ctx<'_>, phone: &str) -> Result<Option<User>, ApiError> {
@@ -42,7 +38,7 @@ async fn send_code(
     if let Some(budget) = options.sms_budget {
         ctx.limit_recipient("sms-budget", "all", &[budget]).await?;
     }
-    let code = otp(ctx, plugin).issue(&id).await?;
+    let code = ctx.otp(&plugin.policy).issue(&id).await?;
     let store = ctx.shared.store.clone();
     let withdraw_id = id.clone();
     let withdraw = async move {
@@ -50,7 +46,7 @@ async fn send_code(
     };
     let message = Outgoing::Sms { phone: phone.to_owned(), message: PhoneNumber::render(template, &code) };
     if options.courier.deliver(message, withdraw).await == Delivered::Failed {
-        otp(ctx, plugin).withdraw(&id).await?;
+        ctx.otp(&plugin.policy).withdraw(&id).await?;
         return Err(ErrorCode::InternalServerError.into());
     }
     tracing::info!(target: "kernia::security", number = %mask(phone), "SMS code sent");
@@ -76,7 +72,7 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Resul
     let attach = fields.opt_bool("updatePhoneNumber").unwrap_or(false);
     fields.finish()?;
     let phone = plugin.options.normalize(raw)?;
-    let _verified = otp(ctx, plugin).verify(&verify_id(&phone), code, Mode::Consume).await?;
+    let _verified = ctx.otp(&plugin.policy).verify(&verify_id(&phone), code, Mode::Consume).await?;
     if attach {
         return attach_to_current_user(ctx, &phone).await;
     }
@@ -150,10 +146,8 @@ pub(crate) async fn sign_in(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Resu
     let phone = plugin.options.normalize(raw)?;
     ensure(js_length(password) <= ctx.shared.email_password.max_password_length, ErrorCode::PasswordTooLong)?;
     let user = find_user(ctx, &phone).await?;
-    if let Some(user) =
-        user.as_ref().filter(|u| plugin.options.require_verification && !u.phone_number_verified)
-    {
-        let _ = user;
+    let unverified = user.as_ref().is_some_and(|u| !u.phone_number_verified);
+    if plugin.options.require_verification && unverified {
         send_code(ctx, plugin, &phone, verify_id(&phone), &plugin.options.verification_message).await?;
         return Err(ErrorCode::PhoneNumberNotVerified.into());
     }
@@ -212,7 +206,7 @@ pub(crate) async fn reset_password(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) 
     super::email_password::check_password_length(ctx, password)?;
     let phone = plugin.options.normalize(raw)?;
     let id = reset_id(&phone);
-    let _checked = otp(ctx, plugin).verify(&id, code, Mode::Restore).await?;
+    let _checked = ctx.otp(&plugin.policy).verify(&id, code, Mode::Restore).await?;
     let user = find_user(ctx, &phone)
         .await?
         .ok_or(ApiError::new(ErrorCode::UnexpectedError).with_status(http::StatusCode::BAD_REQUEST))?;
@@ -221,7 +215,7 @@ pub(crate) async fn reset_password(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) 
         ErrorCode::PhoneNumberPendingVerification,
     )?;
     let hash = ctx.shared.hasher.hash(password).await?;
-    let _spent = otp(ctx, plugin).consume(&id, code).await?;
+    let _spent = ctx.otp(&plugin.policy).consume(&id, code).await?;
     ctx.set_password_after_reset(&user.id, hash).await?;
     wire::json(&json!({ "status": true }))
 }

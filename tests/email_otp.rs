@@ -1,0 +1,914 @@
+//! In-process tests of the email OTP plugin against the contract in
+//! `/work/shared/spec/email-otp.md`, `errors.md` and `kernia-decisions.md`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{App, Outbox, Reply, builder, post};
+use kernia::delivery::OtpPurpose;
+use kernia::store::{
+    Credential, MemoryStore, Session, SessionWithUser, Store, StoreResult, User, UserPatch, Verification,
+};
+use kernia::{ClientAddr, ConfigError};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+// ---------------------------------------------------------------------------
+// helpers
+
+const SESSION_COOKIE: &str = "better-auth.session_token";
+const ENUM_MESSAGE: &str =
+    r#"[body.type] Invalid option: expected one of "email-verification"|"sign-in"|"forget-password"|"change-email""#;
+
+/// Asserts status and the exact JSON body.
+#[track_caller]
+fn assert_body(reply: &Reply, status: u16, expected: &Value) {
+    assert_eq!(reply.status.as_u16(), status, "body: {}", reply.body);
+    assert_eq!(&reply.json(), expected, "body: {}", reply.body);
+}
+
+/// Asserts a Better Auth error with its exact code and message.
+#[track_caller]
+fn assert_error(reply: &Reply, status: u16, code: &str, message: &str) {
+    reply.assert_error(status, code);
+    assert_body(reply, status, &json!({ "message": message, "code": code }));
+}
+
+#[track_caller]
+fn assert_invalid_otp(reply: &Reply) {
+    assert_error(reply, 400, "INVALID_OTP", "Invalid OTP");
+}
+
+/// Asserts the serialized user has exactly the documented keys (data-model.md §2, D8).
+#[track_caller]
+fn assert_user_shape(user: &Value) {
+    let keys: BTreeSet<&str> = user.as_object().expect("user object").keys().map(String::as_str).collect();
+    let expected: BTreeSet<&str> = [
+        "id",
+        "name",
+        "email",
+        "emailVerified",
+        "image",
+        "createdAt",
+        "updatedAt",
+        "phoneNumber",
+        "phoneNumberVerified",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(keys, expected, "user: {user}");
+    assert_eq!(user["id"].as_str().map(str::len), Some(32), "user: {user}");
+}
+
+/// A code that is certainly not `code` (every digit shifted).
+fn wrong(code: &str) -> String {
+    code.bytes().map(|b| char::from(b'0' + (b - b'0' + 1) % 10)).collect()
+}
+
+fn all_digits(code: &str, len: usize) -> bool {
+    code.len() == len && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+async fn send(app: &App, email: &str, kind: &str) -> Reply {
+    app.post("/email-otp/send-verification-otp", json!({ "email": email, "type": kind }), "").await
+}
+
+/// Sends a code of `kind` to `email` and returns it.
+async fn code_for(app: &App, email: &str, kind: &str) -> String {
+    let before = app.outbox.email_count(email);
+    let reply = send(app, email, kind).await;
+    assert_body(&reply, 200, &json!({ "success": true }));
+    assert_eq!(app.outbox.email_count(email), before + 1, "no code delivered to {email}");
+    app.outbox.email_code(email).expect("code")
+}
+
+async fn sign_in_otp(app: &App, email: &str, otp: &str) -> Reply {
+    app.post("/sign-in/email-otp", json!({ "email": email, "otp": otp }), "").await
+}
+
+async fn sign_in_password(app: &App, email: &str, password: &str) -> Reply {
+    app.post("/sign-in/email", json!({ "email": email, "password": password }), "").await
+}
+
+/// Signs up with a password; returns (session cookie, user json).
+async fn sign_up(app: &App, email: &str, password: &str) -> (String, Value) {
+    let reply = app.post("/sign-up/email", json!({ "name": "Test", "email": email, "password": password }), "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    (reply.cookie_header(), reply.json()["user"].clone())
+}
+
+/// A POST from a given client address (for rate-limit tests).
+async fn post_from(app: &App, path: &str, body: Value, ip: &str) -> Reply {
+    let mut request = post(path, &body, "");
+    let addr: SocketAddr = format!("{ip}:40000").parse().expect("addr");
+    request.extensions_mut().insert(ClientAddr(addr));
+    app.send(request).await
+}
+
+async fn session_user(app: &App, cookie: &str) -> Value {
+    let reply = app.get("/get-session", cookie).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body = reply.json();
+    if body.is_null() { Value::Null } else { body["user"].clone() }
+}
+
+// ---------------------------------------------------------------------------
+// counting store: counts takes whose stored attempts allow a comparison
+
+#[derive(Clone)]
+struct CountingStore {
+    inner: MemoryStore,
+    allowed_attempts: u32,
+    takes: Arc<AtomicUsize>,
+    comparisons: Arc<AtomicUsize>,
+    sessions: Arc<AtomicUsize>,
+}
+
+impl CountingStore {
+    fn new(allowed_attempts: u32) -> Self {
+        Self {
+            inner: MemoryStore::new(),
+            allowed_attempts,
+            takes: Arc::default(),
+            comparisons: Arc::default(),
+            sessions: Arc::default(),
+        }
+    }
+}
+
+impl Store for CountingStore {
+    async fn create_user(&self, user: User, password_hash: Option<String>) -> StoreResult<User> {
+        self.inner.create_user(user, password_hash).await
+    }
+    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        self.inner.find_user_by_id(id).await
+    }
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.inner.find_user_by_email(email).await
+    }
+    async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
+        self.inner.find_user_by_phone(phone).await
+    }
+    async fn update_user(&self, id: &str, patch: UserPatch, now: OffsetDateTime) -> StoreResult<Option<User>> {
+        self.inner.update_user(id, patch, now).await
+    }
+    async fn find_credential(&self, user_id: &str) -> StoreResult<Option<Credential>> {
+        self.inner.find_credential(user_id).await
+    }
+    async fn set_password(&self, user_id: &str, password_hash: String, now: OffsetDateTime) -> StoreResult<()> {
+        self.inner.set_password(user_id, password_hash, now).await
+    }
+    async fn delete_accounts(&self, user_id: &str) -> StoreResult<()> {
+        self.inner.delete_accounts(user_id).await
+    }
+    async fn create_session(&self, session: Session) -> StoreResult<()> {
+        self.sessions.fetch_add(1, Ordering::SeqCst);
+        self.inner.create_session(session).await
+    }
+    async fn find_session(&self, token: &str, now: OffsetDateTime) -> StoreResult<Option<SessionWithUser>> {
+        self.inner.find_session(token, now).await
+    }
+    async fn refresh_session(
+        &self,
+        token: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Session>> {
+        self.inner.refresh_session(token, expires_at, now).await
+    }
+    async fn delete_session(&self, token: &str) -> StoreResult<()> {
+        self.inner.delete_session(token).await
+    }
+    async fn list_sessions(&self, user_id: &str, now: OffsetDateTime) -> StoreResult<Vec<Session>> {
+        self.inner.list_sessions(user_id, now).await
+    }
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
+        self.inner.delete_user_sessions(user_id, keep).await
+    }
+    async fn create_verification(&self, verification: Verification) -> StoreResult<()> {
+        self.inner.create_verification(verification).await
+    }
+    async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
+        self.inner.find_verification(identifier).await
+    }
+    async fn take_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
+        let taken = self.inner.take_verification(identifier).await?;
+        if let Some(row) = &taken {
+            self.takes.fetch_add(1, Ordering::SeqCst);
+            let attempts =
+                row.value.rsplit_once(':').and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0);
+            if attempts < self.allowed_attempts {
+                self.comparisons.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        Ok(taken)
+    }
+    async fn restore_verification(&self, verification: Verification) -> StoreResult<bool> {
+        self.inner.restore_verification(verification).await
+    }
+    async fn delete_verifications(&self, identifier: &str) -> StoreResult<()> {
+        self.inner.delete_verifications(identifier).await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// send-verification-otp (§4.1)
+
+#[tokio::test]
+async fn send_sign_in_code_to_unknown_email_succeeds_and_delivers_a_six_digit_code() {
+    let app = App::new();
+    let reply = send(&app, "New@Example.com", "sign-in").await;
+    assert_body(&reply, 200, &json!({ "success": true }));
+    let emails = app.outbox.emails.lock().unwrap().clone();
+    assert_eq!(emails.len(), 1);
+    let (to, code, purpose) = &emails[0];
+    assert_eq!(to, "new@example.com", "address is lower-cased");
+    assert_eq!(*purpose, OtpPurpose::SignIn);
+    assert!(all_digits(code, 6), "code {code:?}");
+}
+
+#[tokio::test]
+async fn send_for_unknown_email_verification_or_reset_is_enumeration_safe() {
+    let app = App::new();
+    sign_up(&app, "known@example.com", "password123").await;
+    for kind in ["email-verification", "forget-password"] {
+        let known = send(&app, "known@example.com", kind).await;
+        let unknown = send(&app, "ghost@example.com", kind).await;
+        assert_body(&known, 200, &json!({ "success": true }));
+        assert_eq!(unknown.status, known.status, "{kind}");
+        assert_eq!(unknown.body, known.body, "{kind}: bodies must be byte-identical");
+        assert_eq!(unknown.headers.get("content-type"), known.headers.get("content-type"));
+    }
+    assert_eq!(app.outbox.email_count("known@example.com"), 2);
+    assert_eq!(app.outbox.email_count("ghost@example.com"), 0, "nothing delivered to an unknown address");
+}
+
+#[tokio::test]
+async fn send_with_change_email_type_is_rejected_with_message_only() {
+    let app = App::new();
+    sign_up(&app, "known@example.com", "password123").await;
+    let reply = send(&app, "known@example.com", "change-email").await;
+    assert_body(&reply, 400, &json!({ "message": "Invalid OTP type" }));
+    assert!(app.outbox.emails.lock().unwrap().is_empty(), "no code sent");
+}
+
+#[tokio::test]
+async fn send_without_type_is_a_validation_error_listing_the_four_purposes() {
+    let app = App::new();
+    let reply = app.post("/email-otp/send-verification-otp", json!({ "email": "a@example.com" }), "").await;
+    assert_error(&reply, 400, "VALIDATION_ERROR", ENUM_MESSAGE);
+    let reply = send(&app, "a@example.com", "login").await;
+    assert_error(&reply, 400, "VALIDATION_ERROR", ENUM_MESSAGE);
+    assert!(app.outbox.emails.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn send_to_malformed_email_is_invalid_email() {
+    let app = App::new();
+    for email in ["not-an-email", " bob@example.com ", "bob@localhost"] {
+        let reply = send(&app, email, "sign-in").await;
+        assert_error(&reply, 400, "INVALID_EMAIL", "Invalid email");
+    }
+    assert!(app.outbox.emails.lock().unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// sign-in/email-otp (§4.4)
+
+#[tokio::test]
+async fn sign_in_with_code_creates_a_verified_user_with_empty_name_and_a_session() {
+    let app = App::new();
+    let code = code_for(&app, "new@example.com", "sign-in").await;
+    let reply = sign_in_otp(&app, "New@Example.com", &code).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body = reply.json();
+    let keys: BTreeSet<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["token", "user"]), "no redirect key: {body}");
+    let user = &body["user"];
+    assert_user_shape(user);
+    assert_eq!(user["email"], "new@example.com");
+    assert_eq!(user["name"], "");
+    assert_eq!(user["emailVerified"], true);
+    assert_eq!(user["image"], Value::Null);
+    assert_eq!(user["phoneNumber"], Value::Null);
+    assert_eq!(user["phoneNumberVerified"], false);
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(token.len(), 32);
+    let cookie = reply.set_cookie(SESSION_COOKIE).expect("session cookie");
+    assert!(cookie.starts_with(&format!("{SESSION_COOKIE}={token}.")), "{cookie}");
+    assert!(cookie.contains("Max-Age=604800"), "{cookie}");
+    let session = session_user(&app, &reply.cookie_header()).await;
+    assert_eq!(session["id"], user["id"]);
+}
+
+#[tokio::test]
+async fn existing_user_signs_in_with_a_new_code_to_the_same_account() {
+    let app = App::new();
+    let code = code_for(&app, "amy@example.com", "sign-in").await;
+    let first = sign_in_otp(&app, "amy@example.com", &code).await;
+    assert_eq!(first.status, 200);
+    let code = code_for(&app, "amy@example.com", "sign-in").await;
+    let second = sign_in_otp(&app, "amy@example.com", &code).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.json()["user"]["id"], first.json()["user"]["id"]);
+    assert_ne!(second.json()["token"], first.json()["token"]);
+}
+
+#[tokio::test]
+async fn otp_is_single_use() {
+    let app = App::new();
+    let code = code_for(&app, "once@example.com", "sign-in").await;
+    assert_eq!(sign_in_otp(&app, "once@example.com", &code).await.status, 200);
+    assert_invalid_otp(&sign_in_otp(&app, "once@example.com", &code).await);
+}
+
+#[tokio::test]
+async fn wrong_code_is_invalid_otp_and_right_code_still_works() {
+    let app = App::new();
+    let code = code_for(&app, "w@example.com", "sign-in").await;
+    assert_invalid_otp(&sign_in_otp(&app, "w@example.com", &wrong(&code)).await);
+    assert_eq!(sign_in_otp(&app, "w@example.com", &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn three_wrong_codes_burn_the_code_with_403_then_invalid_otp() {
+    let app = App::new();
+    let code = code_for(&app, "burn@example.com", "sign-in").await;
+    for _ in 0..3 {
+        assert_invalid_otp(&sign_in_otp(&app, "burn@example.com", &wrong(&code)).await);
+    }
+    let reply = sign_in_otp(&app, "burn@example.com", &code).await;
+    assert_error(&reply, 403, "TOO_MANY_ATTEMPTS", "Too many attempts");
+    assert_invalid_otp(&sign_in_otp(&app, "burn@example.com", &code).await);
+}
+
+#[tokio::test]
+async fn never_sent_code_is_invalid_otp() {
+    let app = App::new();
+    assert_invalid_otp(&sign_in_otp(&app, "nobody@example.com", "123456").await);
+    // no email format check on this endpoint (D17): a malformed address is INVALID_OTP too
+    assert_invalid_otp(&sign_in_otp(&app, "not-an-email", "123456").await);
+}
+
+#[tokio::test]
+async fn code_expires_after_300_seconds() {
+    let app = App::new();
+    let early = code_for(&app, "early@example.com", "sign-in").await;
+    let late = code_for(&app, "late@example.com", "sign-in").await;
+    app.clock.advance(Duration::from_secs(299));
+    assert_eq!(sign_in_otp(&app, "early@example.com", &early).await.status, 200, "still valid at 299 s");
+    app.clock.advance(Duration::from_secs(2));
+    assert_error(&sign_in_otp(&app, "late@example.com", &late).await, 400, "OTP_EXPIRED", "OTP expired");
+    assert_invalid_otp(&sign_in_otp(&app, "late@example.com", &late).await);
+}
+
+#[tokio::test]
+async fn resend_supersedes_the_old_code() {
+    let app = App::new();
+    let old = code_for(&app, "re@example.com", "sign-in").await;
+    let mut new = code_for(&app, "re@example.com", "sign-in").await;
+    while new == old {
+        new = code_for(&app, "re@example.com", "sign-in").await;
+    }
+    assert_invalid_otp(&sign_in_otp(&app, "re@example.com", &old).await);
+    assert_eq!(sign_in_otp(&app, "re@example.com", &new).await.status, 200);
+}
+
+#[tokio::test]
+async fn codes_for_one_address_do_not_work_for_another() {
+    let app = App::new();
+    let a = code_for(&app, "a@example.com", "sign-in").await;
+    assert_invalid_otp(&sign_in_otp(&app, "b@example.com", &a).await);
+    let b = code_for(&app, "b@example.com", "sign-in").await;
+    if a != b {
+        assert_invalid_otp(&sign_in_otp(&app, "b@example.com", &a).await);
+    }
+    assert_eq!(sign_in_otp(&app, "a@example.com", &a).await.status, 200);
+    assert_eq!(sign_in_otp(&app, "b@example.com", &b).await.status, 200);
+}
+
+#[tokio::test]
+async fn purposes_do_not_cross() {
+    let app = App::new();
+    sign_up(&app, "p@example.com", "password123").await;
+    let sign_in = code_for(&app, "p@example.com", "sign-in").await;
+    let reply = app.post("/email-otp/verify-email", json!({ "email": "p@example.com", "otp": sign_in }), "").await;
+    assert_invalid_otp(&reply);
+    let reply = app
+        .post(
+            "/email-otp/reset-password",
+            json!({ "email": "p@example.com", "otp": sign_in, "password": "new-password-1" }),
+            "",
+        )
+        .await;
+    assert_invalid_otp(&reply);
+    let verify = code_for(&app, "p@example.com", "email-verification").await;
+    assert_invalid_otp(&sign_in_otp(&app, "p@example.com", &verify).await);
+    // the sign-in code was never touched by the other purposes' endpoints
+    let sign_in = app.outbox.emails.lock().unwrap().iter().find(|e| e.2 == OtpPurpose::SignIn).unwrap().1.clone();
+    assert_eq!(sign_in_otp(&app, "p@example.com", &sign_in).await.status, 200);
+}
+
+#[tokio::test]
+async fn disable_sign_up_sends_nothing_to_unknown_addresses_and_creates_no_account() {
+    let outbox = Outbox::default();
+    let app = App::with_plugins(outbox.email_otp().disable_sign_up(true), outbox.phone_number(), outbox, |b| b);
+    let reply = send(&app, "stranger@example.com", "sign-in").await;
+    assert_body(&reply, 200, &json!({ "success": true }));
+    assert_eq!(app.outbox.email_count("stranger@example.com"), 0);
+    assert_invalid_otp(&sign_in_otp(&app, "stranger@example.com", "123456").await);
+    // still no account: a reset request delivers nothing
+    let reply =
+        app.post("/email-otp/request-password-reset", json!({ "email": "stranger@example.com" }), "").await;
+    assert_body(&reply, 200, &json!({ "success": true }));
+    assert_eq!(app.outbox.email_count("stranger@example.com"), 0);
+    // known users are fine
+    sign_up(&app, "member@example.com", "password123").await;
+    let code = code_for(&app, "member@example.com", "sign-in").await;
+    let reply = sign_in_otp(&app, "member@example.com", &code).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["user"]["email"], "member@example.com");
+}
+
+#[tokio::test]
+async fn code_sign_in_of_unverified_password_account_drops_its_password_and_sessions() {
+    let app = App::new();
+    let (old_cookie, user) = sign_up(&app, "squat@example.com", "squatter-pw1").await;
+    assert_eq!(user["emailVerified"], false);
+    assert_eq!(session_user(&app, &old_cookie).await["id"], user["id"]);
+    let code = code_for(&app, "squat@example.com", "sign-in").await;
+    let reply = sign_in_otp(&app, "squat@example.com", &code).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["user"]["id"], user["id"]);
+    assert_eq!(reply.json()["user"]["emailVerified"], true);
+    // the password is gone
+    let reply = sign_in_password(&app, "squat@example.com", "squatter-pw1").await;
+    assert_error(&reply, 401, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password");
+    // and so is the old session; the new one works
+    assert_eq!(session_user(&app, &old_cookie).await, Value::Null);
+    let new_cookie = sign_in_otp(&app, "squat@example.com", &code_for(&app, "squat@example.com", "sign-in").await)
+        .await
+        .cookie_header();
+    assert_eq!(session_user(&app, &new_cookie).await["id"], user["id"]);
+}
+
+#[tokio::test]
+async fn code_sign_in_of_verified_password_account_keeps_its_password() {
+    let app = App::new();
+    let (cookie, _) = sign_up(&app, "keep@example.com", "password123").await;
+    let code = code_for(&app, "keep@example.com", "email-verification").await;
+    let reply = app.post("/email-otp/verify-email", json!({ "email": "keep@example.com", "otp": code }), "").await;
+    assert_eq!(reply.status, 200);
+    let code = code_for(&app, "keep@example.com", "sign-in").await;
+    assert_eq!(sign_in_otp(&app, "keep@example.com", &code).await.status, 200);
+    assert_eq!(sign_in_password(&app, "keep@example.com", "password123").await.status, 200);
+    assert!(!session_user(&app, &cookie).await.is_null());
+}
+
+// ---------------------------------------------------------------------------
+// check-verification-otp (§4.2)
+
+async fn check(app: &App, email: &str, kind: &str, otp: &str) -> Reply {
+    app.post("/email-otp/check-verification-otp", json!({ "email": email, "type": kind, "otp": otp }), "").await
+}
+
+async fn reset(app: &App, email: &str, otp: &str, password: &str) -> Reply {
+    app.post("/email-otp/reset-password", json!({ "email": email, "otp": otp, "password": password }), "").await
+}
+
+#[tokio::test]
+async fn check_verification_otp_does_not_consume_the_code() {
+    let app = App::new();
+    sign_up(&app, "chk@example.com", "password123").await;
+    let code = code_for(&app, "chk@example.com", "forget-password").await;
+    assert_body(&check(&app, "chk@example.com", "forget-password", &code).await, 200, &json!({ "success": true }));
+    assert_body(&check(&app, "chk@example.com", "forget-password", &code).await, 200, &json!({ "success": true }));
+    assert_body(&reset(&app, "chk@example.com", &code, "brand-new-pw1").await, 200, &json!({ "success": true }));
+}
+
+#[tokio::test]
+async fn wrong_checks_cost_attempts() {
+    let app = App::new();
+    sign_up(&app, "chk@example.com", "password123").await;
+    let code = code_for(&app, "chk@example.com", "forget-password").await;
+    for _ in 0..3 {
+        assert_invalid_otp(&check(&app, "chk@example.com", "forget-password", &wrong(&code)).await);
+    }
+    let reply = reset(&app, "chk@example.com", &code, "brand-new-pw1").await;
+    assert_error(&reply, 403, "TOO_MANY_ATTEMPTS", "Too many attempts");
+    assert_error(&sign_in_password(&app, "chk@example.com", "brand-new-pw1").await, 401, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password");
+}
+
+#[tokio::test]
+async fn check_for_unknown_user_is_user_not_found_and_keeps_the_code() {
+    let app = App::new();
+    let code = code_for(&app, "later@example.com", "sign-in").await;
+    let reply = check(&app, "later@example.com", "sign-in", &code).await;
+    assert_error(&reply, 400, "USER_NOT_FOUND", "User not found");
+    assert_eq!(sign_in_otp(&app, "later@example.com", &code).await.status, 200, "code not consumed");
+}
+
+#[tokio::test]
+async fn check_with_bad_email_or_type_is_rejected() {
+    let app = App::new();
+    assert_error(&check(&app, "bad", "sign-in", "123456").await, 400, "INVALID_EMAIL", "Invalid email");
+    assert_error(&check(&app, "a@example.com", "nope", "123456").await, 400, "VALIDATION_ERROR", ENUM_MESSAGE);
+}
+
+// ---------------------------------------------------------------------------
+// verify-email (§4.3)
+
+#[tokio::test]
+async fn verify_email_marks_the_email_verified_without_a_session() {
+    let app = App::new();
+    let (cookie, user) = sign_up(&app, "ver@example.com", "password123").await;
+    let code = code_for(&app, "ver@example.com", "email-verification").await;
+    let reply = app.post("/email-otp/verify-email", json!({ "email": "VER@example.com", "otp": code }), "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.set_cookies().is_empty(), "no Set-Cookie: {:?}", reply.set_cookies());
+    let body = reply.json();
+    let keys: BTreeSet<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["status", "token", "user"]));
+    assert_eq!(body["status"], true);
+    assert_eq!(body["token"], Value::Null);
+    assert_user_shape(&body["user"]);
+    assert_eq!(body["user"]["id"], user["id"]);
+    assert_eq!(body["user"]["emailVerified"], true);
+    assert_eq!(session_user(&app, &cookie).await["emailVerified"], true);
+    // single use
+    let reply = app.post("/email-otp/verify-email", json!({ "email": "ver@example.com", "otp": code }), "").await;
+    assert_invalid_otp(&reply);
+}
+
+#[tokio::test]
+async fn verify_email_rejects_malformed_email() {
+    let app = App::new();
+    let reply = app.post("/email-otp/verify-email", json!({ "email": "nope", "otp": "123456" }), "").await;
+    assert_error(&reply, 400, "INVALID_EMAIL", "Invalid email");
+}
+
+// ---------------------------------------------------------------------------
+// password reset (§4.5–4.7)
+
+#[tokio::test]
+async fn request_password_reset_and_alias_are_enumeration_safe() {
+    let app = App::new();
+    sign_up(&app, "rp@example.com", "password123").await;
+    for path in ["/email-otp/request-password-reset", "/forget-password/email-otp"] {
+        let known = app.post(path, json!({ "email": "rp@example.com" }), "").await;
+        let unknown = app.post(path, json!({ "email": "ghost@example.com" }), "").await;
+        assert_body(&known, 200, &json!({ "success": true }));
+        assert_eq!(unknown.status, known.status, "{path}");
+        assert_eq!(unknown.body, known.body, "{path}");
+        let bad = app.post(path, json!({ "email": "ghost" }), "").await;
+        assert_error(&bad, 400, "INVALID_EMAIL", "Invalid email");
+    }
+    let emails = app.outbox.emails.lock().unwrap().clone();
+    assert_eq!(emails.len(), 2);
+    assert!(emails.iter().all(|(to, _, p)| to == "rp@example.com" && *p == OtpPurpose::ForgetPassword));
+}
+
+#[tokio::test]
+async fn reset_password_sets_the_new_password_and_spends_the_code() {
+    let app = App::new();
+    let (_, user) = sign_up(&app, "rs@example.com", "old-password1").await;
+    assert_eq!(user["emailVerified"], false);
+    let reply = app.post("/forget-password/email-otp", json!({ "email": "rs@example.com" }), "").await;
+    assert_body(&reply, 200, &json!({ "success": true }));
+    let code = app.outbox.email_code("rs@example.com").unwrap();
+    let reply = reset(&app, "rs@example.com", &code, "new-password2").await;
+    assert_body(&reply, 200, &json!({ "success": true }));
+    assert!(reply.set_cookies().is_empty(), "no session is created");
+    assert_invalid_otp(&reset(&app, "rs@example.com", &code, "new-password3").await);
+    let old = sign_in_password(&app, "rs@example.com", "old-password1").await;
+    assert_error(&old, 401, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password");
+    let new = sign_in_password(&app, "rs@example.com", "new-password2").await;
+    assert_eq!(new.status, 200, "{}", new.body);
+    assert_eq!(new.json()["user"]["emailVerified"], true, "reset proves the mailbox");
+}
+
+#[tokio::test]
+async fn too_short_password_is_refused_before_the_code_is_looked_at() {
+    let app = App::new();
+    sign_up(&app, "short@example.com", "old-password1").await;
+    let code = code_for(&app, "short@example.com", "forget-password").await;
+    let reply = reset(&app, "short@example.com", &code, "short").await;
+    assert_error(&reply, 400, "PASSWORD_TOO_SHORT", "Password too short");
+    let long = "x".repeat(129);
+    let reply = reset(&app, "short@example.com", &code, &long).await;
+    assert_error(&reply, 400, "PASSWORD_TOO_LONG", "Password too long");
+    assert_body(&reset(&app, "short@example.com", &code, "long-enough-1").await, 200, &json!({ "success": true }));
+}
+
+#[tokio::test]
+async fn reset_password_for_otp_only_account_creates_a_password() {
+    let app = App::new();
+    let code = code_for(&app, "otponly@example.com", "sign-in").await;
+    assert_eq!(sign_in_otp(&app, "otponly@example.com", &code).await.status, 200);
+    let code = code_for(&app, "otponly@example.com", "forget-password").await;
+    assert_body(&reset(&app, "otponly@example.com", &code, "first-password").await, 200, &json!({ "success": true }));
+    assert_eq!(sign_in_password(&app, "otponly@example.com", "first-password").await.status, 200);
+}
+
+#[tokio::test]
+async fn sessions_survive_a_reset_by_default() {
+    let app = App::new();
+    let (cookie, user) = sign_up(&app, "keep@example.com", "old-password1").await;
+    let code = code_for(&app, "keep@example.com", "forget-password").await;
+    assert_eq!(reset(&app, "keep@example.com", &code, "new-password2").await.status, 200);
+    assert_eq!(session_user(&app, &cookie).await["id"], user["id"]);
+}
+
+#[tokio::test]
+async fn sessions_are_revoked_by_a_reset_when_configured() {
+    let app = App::with(|b| b.revoke_sessions_on_password_reset(true));
+    let (cookie, user) = sign_up(&app, "rev@example.com", "old-password1").await;
+    assert_eq!(session_user(&app, &cookie).await["id"], user["id"]);
+    let code = code_for(&app, "rev@example.com", "forget-password").await;
+    assert_eq!(reset(&app, "rev@example.com", &code, "new-password2").await.status, 200);
+    assert_eq!(session_user(&app, &cookie).await, Value::Null);
+}
+
+#[tokio::test]
+async fn reset_for_unknown_user_is_rejected() {
+    let app = App::new();
+    let reply = reset(&app, "ghost@example.com", "123456", "new-password2").await;
+    assert_invalid_otp(&reply);
+    let reply = reset(&app, "ghost", "123456", "new-password2").await;
+    assert_error(&reply, 400, "INVALID_EMAIL", "Invalid email");
+}
+
+// ---------------------------------------------------------------------------
+// change email (§4.8–4.9)
+
+#[tokio::test]
+async fn change_email_is_disabled_by_default_and_needs_a_session() {
+    let app = App::new();
+    for path in ["/email-otp/request-email-change", "/email-otp/change-email"] {
+        let body = json!({ "newEmail": "next@example.com", "otp": "123456" });
+        let reply = app.post(path, body.clone(), "").await;
+        assert_error(&reply, 401, "UNAUTHORIZED", "Unauthorized");
+        let (cookie, _) = sign_up(&app, &format!("ce{}@example.com", path.len()), "password123").await;
+        let reply = app.post(path, body, &cookie).await;
+        assert_body(&reply, 400, &json!({ "message": "Change email with OTP is disabled" }));
+    }
+    assert!(app.outbox.emails.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn change_email_flow_switches_the_address() {
+    let outbox = Outbox::default();
+    let app = App::with_plugins(outbox.email_otp().change_email(true), outbox.phone_number(), outbox, |b| b);
+    let (cookie, user) = sign_up(&app, "old@example.com", "password123").await;
+    let reply = app.post("/email-otp/request-email-change", json!({ "newEmail": "old@example.com" }), &cookie).await;
+    assert_body(&reply, 400, &json!({ "message": "Email is the same" }));
+    let reply = app.post("/email-otp/request-email-change", json!({ "newEmail": "bad" }), &cookie).await;
+    assert_error(&reply, 400, "INVALID_EMAIL", "Invalid email");
+
+    let reply = app.post("/email-otp/request-email-change", json!({ "newEmail": "New@Example.com" }), &cookie).await;
+    assert_body(&reply, 200, &json!({ "success": true }));
+    let emails = app.outbox.emails.lock().unwrap().clone();
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0].0, "new@example.com");
+    assert_eq!(emails[0].2, OtpPurpose::ChangeEmail);
+    let code = emails[0].1.clone();
+
+    let wrong_reply = app
+        .post("/email-otp/change-email", json!({ "newEmail": "new@example.com", "otp": wrong(&code) }), &cookie)
+        .await;
+    assert_invalid_otp(&wrong_reply);
+    let reply =
+        app.post("/email-otp/change-email", json!({ "newEmail": "new@example.com", "otp": code }), &cookie).await;
+    assert_body(&reply, 200, &json!({ "success": true }));
+    assert!(reply.set_cookie(SESSION_COOKIE).is_some(), "the session cookie is re-sent");
+    let current = session_user(&app, &cookie).await;
+    assert_eq!(current["id"], user["id"]);
+    assert_eq!(current["email"], "new@example.com");
+    assert_eq!(current["emailVerified"], true);
+    // single use
+    let reply =
+        app.post("/email-otp/change-email", json!({ "newEmail": "new@example.com", "otp": code }), &cookie).await;
+    assert_body(&reply, 400, &json!({ "message": "Email is the same" }));
+}
+
+#[tokio::test]
+async fn request_email_change_to_a_taken_address_sends_nothing() {
+    let outbox = Outbox::default();
+    let app = App::with_plugins(outbox.email_otp().change_email(true), outbox.phone_number(), outbox, |b| b);
+    sign_up(&app, "taken@example.com", "password123").await;
+    let (cookie, _) = sign_up(&app, "me@example.com", "password123").await;
+    let reply = app.post("/email-otp/request-email-change", json!({ "newEmail": "taken@example.com" }), &cookie).await;
+    assert_body(&reply, 200, &json!({ "success": true }));
+    assert_eq!(app.outbox.email_count("taken@example.com"), 0);
+}
+
+// ---------------------------------------------------------------------------
+// concurrency (single use under races, attempt accounting)
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_verifies_of_one_code_succeed_exactly_once() {
+    let app = App::new();
+    let code = code_for(&app, "race@example.com", "sign-in").await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(50));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let app = app.clone();
+            let code = code.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                app.send(post("/sign-in/email-otp", &json!({ "email": "race@example.com", "otp": code }), "")).await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut bad = 0;
+    let mut other = Vec::new();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        match reply.status.as_u16() {
+            200 => ok += 1,
+            400 => {
+                assert_eq!(reply.json()["code"], "INVALID_OTP", "{}", reply.body);
+                bad += 1;
+            }
+            s => other.push(s),
+        }
+    }
+    println!("email concurrency: 50 concurrent sign-in verifies of one valid code -> {ok} x 200, {bad} x 400, other {other:?}");
+    assert_eq!((ok, bad), (1, 49));
+    assert!(other.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_guesses_get_at_most_allowed_attempts_comparisons() {
+    let store = CountingStore::new(3);
+    let outbox = Outbox::default();
+    let app = App::with_plugins(outbox.email_otp(), outbox.phone_number(), outbox, |b| b.store(store.clone()));
+    let code = code_for(&app, "guess@example.com", "sign-in").await;
+    let bad = wrong(&code);
+    let barrier = Arc::new(tokio::sync::Barrier::new(50));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let app = app.clone();
+            let bad = bad.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                app.send(post("/sign-in/email-otp", &json!({ "email": "guess@example.com", "otp": bad }), "")).await
+            })
+        })
+        .collect();
+    let mut invalid = 0;
+    let mut too_many = 0;
+    for task in tasks {
+        let reply = task.await.unwrap();
+        match (reply.status.as_u16(), reply.json()["code"].as_str()) {
+            (400, Some("INVALID_OTP")) => invalid += 1,
+            (403, Some("TOO_MANY_ATTEMPTS")) => too_many += 1,
+            _ => panic!("unexpected reply {} {}", reply.status, reply.body),
+        }
+    }
+    let takes = store.takes.load(Ordering::SeqCst);
+    let comparisons = store.comparisons.load(Ordering::SeqCst);
+    let after = sign_in_otp(&app, "guess@example.com", &code).await;
+    println!(
+        "email concurrency: 50 concurrent wrong guesses -> {invalid} x 400 INVALID_OTP, {too_many} x 403; \
+         takes={takes}, comparisons={comparisons} (allowed_attempts=3); right code afterwards -> {} {}",
+        after.status, after.body
+    );
+    assert!(comparisons <= 3, "comparisons {comparisons}");
+    assert!(too_many <= 1, "the burned row can only be taken once");
+    assert!(after.status == 400 || after.status == 403, "right code must fail afterwards: {}", after.body);
+    assert_ne!(after.status, 200);
+}
+
+// ---------------------------------------------------------------------------
+// rate limits (§6 and per-recipient limits), with rate limiting on
+
+#[tokio::test]
+async fn fourth_send_from_one_ip_within_a_minute_is_rate_limited() {
+    let app = App::with(|b| b.rate_limit(true));
+    for i in 0..3 {
+        let reply = post_from(
+            &app,
+            "/email-otp/send-verification-otp",
+            json!({ "email": format!("u{i}@example.com"), "type": "sign-in" }),
+            "10.0.0.1",
+        )
+        .await;
+        assert_body(&reply, 200, &json!({ "success": true }));
+    }
+    let reply = post_from(
+        &app,
+        "/email-otp/send-verification-otp",
+        json!({ "email": "u3@example.com", "type": "sign-in" }),
+        "10.0.0.1",
+    )
+    .await;
+    assert_body(&reply, 429, &json!({ "message": "Too many requests. Please try again later." }));
+    assert_eq!(reply.headers["x-retry-after"], "60");
+    assert_eq!(app.outbox.email_count("u3@example.com"), 0);
+    // another IP has its own bucket
+    let reply = post_from(
+        &app,
+        "/email-otp/send-verification-otp",
+        json!({ "email": "u3@example.com", "type": "sign-in" }),
+        "10.0.0.2",
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    // and the first IP may send again after the window
+    app.clock.advance(Duration::from_secs(60));
+    let reply = post_from(
+        &app,
+        "/email-otp/send-verification-otp",
+        json!({ "email": "u4@example.com", "type": "sign-in" }),
+        "10.0.0.1",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn second_send_to_one_address_within_a_minute_is_refused_from_any_ip() {
+    let app = App::with(|b| b.rate_limit(true));
+    let body = json!({ "email": "target@example.com", "type": "sign-in" });
+    let reply = post_from(&app, "/email-otp/send-verification-otp", body.clone(), "10.0.0.1").await;
+    assert_eq!(reply.status, 200);
+    let reply = post_from(&app, "/email-otp/send-verification-otp", body.clone(), "10.0.0.2").await;
+    assert_body(&reply, 429, &json!({ "message": "Too many requests. Please try again later." }));
+    let retry: u64 = reply.headers["x-retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "x-retry-after {retry}");
+    assert_eq!(app.outbox.email_count("target@example.com"), 1);
+    app.clock.advance(Duration::from_secs(60));
+    let reply = post_from(&app, "/email-otp/send-verification-otp", body, "10.0.0.2").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(app.outbox.email_count("target@example.com"), 2);
+}
+
+#[tokio::test]
+async fn fourth_code_sign_in_from_one_ip_is_429_before_403() {
+    let app = App::with(|b| b.rate_limit(true));
+    let reply = post_from(
+        &app,
+        "/email-otp/send-verification-otp",
+        json!({ "email": "rl@example.com", "type": "sign-in" }),
+        "10.0.0.9",
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let code = app.outbox.email_code("rl@example.com").unwrap();
+    for _ in 0..3 {
+        let reply =
+            post_from(&app, "/sign-in/email-otp", json!({ "email": "rl@example.com", "otp": wrong(&code) }), "10.0.0.9")
+                .await;
+        assert_invalid_otp(&reply);
+    }
+    let reply = post_from(&app, "/sign-in/email-otp", json!({ "email": "rl@example.com", "otp": code }), "10.0.0.9").await;
+    assert_eq!(reply.status, 429, "D4: 429 comes before 403: {}", reply.body);
+}
+
+// ---------------------------------------------------------------------------
+// options
+
+#[tokio::test]
+async fn otp_length_8_gives_8_digit_codes() {
+    let outbox = Outbox::default();
+    let app = App::with_plugins(outbox.email_otp().otp_length(8), outbox.phone_number(), outbox, |b| b);
+    let code = code_for(&app, "eight@example.com", "sign-in").await;
+    assert!(all_digits(&code, 8), "code {code:?}");
+    assert_eq!(sign_in_otp(&app, "eight@example.com", &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn allowed_attempts_5_tolerates_5_wrong_guesses() {
+    let outbox = Outbox::default();
+    let app = App::with_plugins(outbox.email_otp().allowed_attempts(5), outbox.phone_number(), outbox, |b| b);
+    let code = code_for(&app, "five@example.com", "sign-in").await;
+    for _ in 0..5 {
+        assert_invalid_otp(&sign_in_otp(&app, "five@example.com", &wrong(&code)).await);
+    }
+    assert_error(&sign_in_otp(&app, "five@example.com", &code).await, 403, "TOO_MANY_ATTEMPTS", "Too many attempts");
+
+    let code = code_for(&app, "five2@example.com", "sign-in").await;
+    for _ in 0..4 {
+        assert_invalid_otp(&sign_in_otp(&app, "five2@example.com", &wrong(&code)).await);
+    }
+    assert_eq!(sign_in_otp(&app, "five2@example.com", &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn builder_refuses_codes_shorter_than_6_digits() {
+    let outbox = Outbox::default();
+    let error = builder().email_otp(outbox.email_otp().otp_length(4)).build().err().expect("refused");
+    assert!(matches!(error, ConfigError::OutOfRange { option: "email_otp", .. }), "{error:?}");
+    let error = builder().email_otp(outbox.email_otp().allowed_attempts(0)).build().err().expect("refused");
+    assert!(matches!(error, ConfigError::OutOfRange { option: "email_otp", .. }), "{error:?}");
+    assert!(builder().email_otp(outbox.email_otp().otp_length(6)).build().is_ok());
+}
