@@ -22,8 +22,7 @@ use time::OffsetDateTime;
 // helpers
 
 const SESSION_COOKIE: &str = "better-auth.session_token";
-const ENUM_MESSAGE: &str =
-    r#"[body.type] Invalid option: expected one of "email-verification"|"sign-in"|"forget-password"|"change-email""#;
+const ENUM_MESSAGE: &str = r#"[body.type] Invalid option: expected one of "email-verification"|"sign-in"|"forget-password"|"change-email""#;
 
 /// Asserts status and the exact JSON body.
 #[track_caller]
@@ -97,7 +96,8 @@ async fn sign_in_password(app: &App, email: &str, password: &str) -> Reply {
 
 /// Signs up with a password; returns (session cookie, user json).
 async fn sign_up(app: &App, email: &str, password: &str) -> (String, Value) {
-    let reply = app.post("/sign-up/email", json!({ "name": "Test", "email": email, "password": password }), "").await;
+    let reply =
+        app.post("/sign-up/email", json!({ "name": "Test", "email": email, "password": password }), "").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     (reply.cookie_header(), reply.json()["user"].clone())
 }
@@ -154,13 +154,23 @@ impl Store for CountingStore {
     async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
         self.inner.find_user_by_phone(phone).await
     }
-    async fn update_user(&self, id: &str, patch: UserPatch, now: OffsetDateTime) -> StoreResult<Option<User>> {
+    async fn update_user(
+        &self,
+        id: &str,
+        patch: UserPatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
         self.inner.update_user(id, patch, now).await
     }
     async fn find_credential(&self, user_id: &str) -> StoreResult<Option<Credential>> {
         self.inner.find_credential(user_id).await
     }
-    async fn set_password(&self, user_id: &str, password_hash: String, now: OffsetDateTime) -> StoreResult<()> {
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: String,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
         self.inner.set_password(user_id, password_hash, now).await
     }
     async fn delete_accounts(&self, user_id: &str) -> StoreResult<()> {
@@ -200,8 +210,7 @@ impl Store for CountingStore {
         let taken = self.inner.take_verification(identifier).await?;
         if let Some(row) = &taken {
             self.takes.fetch_add(1, Ordering::SeqCst);
-            let attempts =
-                row.value.rsplit_once(':').and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0);
+            let attempts = row.value.rsplit_once(':').and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0);
             if attempts < self.allowed_attempts {
                 self.comparisons.fetch_add(1, Ordering::SeqCst);
             }
@@ -397,7 +406,8 @@ async fn purposes_do_not_cross() {
     let app = App::new();
     sign_up(&app, "p@example.com", "password123").await;
     let sign_in = code_for(&app, "p@example.com", "sign-in").await;
-    let reply = app.post("/email-otp/verify-email", json!({ "email": "p@example.com", "otp": sign_in }), "").await;
+    let reply =
+        app.post("/email-otp/verify-email", json!({ "email": "p@example.com", "otp": sign_in }), "").await;
     assert_invalid_otp(&reply);
     let reply = app
         .post(
@@ -410,14 +420,16 @@ async fn purposes_do_not_cross() {
     let verify = code_for(&app, "p@example.com", "email-verification").await;
     assert_invalid_otp(&sign_in_otp(&app, "p@example.com", &verify).await);
     // the sign-in code was never touched by the other purposes' endpoints
-    let sign_in = app.outbox.emails.lock().unwrap().iter().find(|e| e.2 == OtpPurpose::SignIn).unwrap().1.clone();
+    let sign_in =
+        app.outbox.emails.lock().unwrap().iter().find(|e| e.2 == OtpPurpose::SignIn).unwrap().1.clone();
     assert_eq!(sign_in_otp(&app, "p@example.com", &sign_in).await.status, 200);
 }
 
 #[tokio::test]
 async fn disable_sign_up_sends_nothing_to_unknown_addresses_and_creates_no_account() {
     let outbox = Outbox::default();
-    let app = App::with_plugins(outbox.email_otp().disable_sign_up(true), outbox.phone_number(), outbox, |b| b);
+    let app =
+        App::with_plugins(outbox.email_otp().disable_sign_up(true), outbox.phone_number(), outbox, |b| b);
     let reply = send(&app, "stranger@example.com", "sign-in").await;
     assert_body(&reply, 200, &json!({ "success": true }));
     assert_eq!(app.outbox.email_count("stranger@example.com"), 0);
@@ -451,9 +463,10 @@ async fn code_sign_in_of_unverified_password_account_drops_its_password_and_sess
     assert_error(&reply, 401, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password");
     // and so is the old session; the new one works
     assert_eq!(session_user(&app, &old_cookie).await, Value::Null);
-    let new_cookie = sign_in_otp(&app, "squat@example.com", &code_for(&app, "squat@example.com", "sign-in").await)
-        .await
-        .cookie_header();
+    let new_cookie =
+        sign_in_otp(&app, "squat@example.com", &code_for(&app, "squat@example.com", "sign-in").await)
+            .await
+            .cookie_header();
     assert_eq!(session_user(&app, &new_cookie).await["id"], user["id"]);
 }
 
@@ -462,7 +475,8 @@ async fn code_sign_in_of_verified_password_account_keeps_its_password() {
     let app = App::new();
     let (cookie, _) = sign_up(&app, "keep@example.com", "password123").await;
     let code = code_for(&app, "keep@example.com", "email-verification").await;
-    let reply = app.post("/email-otp/verify-email", json!({ "email": "keep@example.com", "otp": code }), "").await;
+    let reply =
+        app.post("/email-otp/verify-email", json!({ "email": "keep@example.com", "otp": code }), "").await;
     assert_eq!(reply.status, 200);
     let code = code_for(&app, "keep@example.com", "sign-in").await;
     assert_eq!(sign_in_otp(&app, "keep@example.com", &code).await.status, 200);
@@ -474,11 +488,13 @@ async fn code_sign_in_of_verified_password_account_keeps_its_password() {
 // check-verification-otp (§4.2)
 
 async fn check(app: &App, email: &str, kind: &str, otp: &str) -> Reply {
-    app.post("/email-otp/check-verification-otp", json!({ "email": email, "type": kind, "otp": otp }), "").await
+    app.post("/email-otp/check-verification-otp", json!({ "email": email, "type": kind, "otp": otp }), "")
+        .await
 }
 
 async fn reset(app: &App, email: &str, otp: &str, password: &str) -> Reply {
-    app.post("/email-otp/reset-password", json!({ "email": email, "otp": otp, "password": password }), "").await
+    app.post("/email-otp/reset-password", json!({ "email": email, "otp": otp, "password": password }), "")
+        .await
 }
 
 #[tokio::test]
@@ -486,9 +502,21 @@ async fn check_verification_otp_does_not_consume_the_code() {
     let app = App::new();
     sign_up(&app, "chk@example.com", "password123").await;
     let code = code_for(&app, "chk@example.com", "forget-password").await;
-    assert_body(&check(&app, "chk@example.com", "forget-password", &code).await, 200, &json!({ "success": true }));
-    assert_body(&check(&app, "chk@example.com", "forget-password", &code).await, 200, &json!({ "success": true }));
-    assert_body(&reset(&app, "chk@example.com", &code, "brand-new-pw1").await, 200, &json!({ "success": true }));
+    assert_body(
+        &check(&app, "chk@example.com", "forget-password", &code).await,
+        200,
+        &json!({ "success": true }),
+    );
+    assert_body(
+        &check(&app, "chk@example.com", "forget-password", &code).await,
+        200,
+        &json!({ "success": true }),
+    );
+    assert_body(
+        &reset(&app, "chk@example.com", &code, "brand-new-pw1").await,
+        200,
+        &json!({ "success": true }),
+    );
 }
 
 #[tokio::test]
@@ -501,7 +529,12 @@ async fn wrong_checks_cost_attempts() {
     }
     let reply = reset(&app, "chk@example.com", &code, "brand-new-pw1").await;
     assert_error(&reply, 403, "TOO_MANY_ATTEMPTS", "Too many attempts");
-    assert_error(&sign_in_password(&app, "chk@example.com", "brand-new-pw1").await, 401, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password");
+    assert_error(
+        &sign_in_password(&app, "chk@example.com", "brand-new-pw1").await,
+        401,
+        "INVALID_EMAIL_OR_PASSWORD",
+        "Invalid email or password",
+    );
 }
 
 #[tokio::test]
@@ -517,7 +550,12 @@ async fn check_for_unknown_user_is_user_not_found_and_keeps_the_code() {
 async fn check_with_bad_email_or_type_is_rejected() {
     let app = App::new();
     assert_error(&check(&app, "bad", "sign-in", "123456").await, 400, "INVALID_EMAIL", "Invalid email");
-    assert_error(&check(&app, "a@example.com", "nope", "123456").await, 400, "VALIDATION_ERROR", ENUM_MESSAGE);
+    assert_error(
+        &check(&app, "a@example.com", "nope", "123456").await,
+        400,
+        "VALIDATION_ERROR",
+        ENUM_MESSAGE,
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -528,7 +566,8 @@ async fn verify_email_marks_the_email_verified_without_a_session() {
     let app = App::new();
     let (cookie, user) = sign_up(&app, "ver@example.com", "password123").await;
     let code = code_for(&app, "ver@example.com", "email-verification").await;
-    let reply = app.post("/email-otp/verify-email", json!({ "email": "VER@example.com", "otp": code }), "").await;
+    let reply =
+        app.post("/email-otp/verify-email", json!({ "email": "VER@example.com", "otp": code }), "").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.set_cookies().is_empty(), "no Set-Cookie: {:?}", reply.set_cookies());
     let body = reply.json();
@@ -541,7 +580,8 @@ async fn verify_email_marks_the_email_verified_without_a_session() {
     assert_eq!(body["user"]["emailVerified"], true);
     assert_eq!(session_user(&app, &cookie).await["emailVerified"], true);
     // single use
-    let reply = app.post("/email-otp/verify-email", json!({ "email": "ver@example.com", "otp": code }), "").await;
+    let reply =
+        app.post("/email-otp/verify-email", json!({ "email": "ver@example.com", "otp": code }), "").await;
     assert_invalid_otp(&reply);
 }
 
@@ -602,7 +642,11 @@ async fn too_short_password_is_refused_before_the_code_is_looked_at() {
     let long = "x".repeat(129);
     let reply = reset(&app, "short@example.com", &code, &long).await;
     assert_error(&reply, 400, "PASSWORD_TOO_LONG", "Password too long");
-    assert_body(&reset(&app, "short@example.com", &code, "long-enough-1").await, 200, &json!({ "success": true }));
+    assert_body(
+        &reset(&app, "short@example.com", &code, "long-enough-1").await,
+        200,
+        &json!({ "success": true }),
+    );
 }
 
 #[tokio::test]
@@ -611,7 +655,11 @@ async fn reset_password_for_otp_only_account_creates_a_password() {
     let code = code_for(&app, "otponly@example.com", "sign-in").await;
     assert_eq!(sign_in_otp(&app, "otponly@example.com", &code).await.status, 200);
     let code = code_for(&app, "otponly@example.com", "forget-password").await;
-    assert_body(&reset(&app, "otponly@example.com", &code, "first-password").await, 200, &json!({ "success": true }));
+    assert_body(
+        &reset(&app, "otponly@example.com", &code, "first-password").await,
+        200,
+        &json!({ "success": true }),
+    );
     assert_eq!(sign_in_password(&app, "otponly@example.com", "first-password").await.status, 200);
 }
 
@@ -665,12 +713,14 @@ async fn change_email_flow_switches_the_address() {
     let outbox = Outbox::default();
     let app = App::with_plugins(outbox.email_otp().change_email(true), outbox.phone_number(), outbox, |b| b);
     let (cookie, user) = sign_up(&app, "old@example.com", "password123").await;
-    let reply = app.post("/email-otp/request-email-change", json!({ "newEmail": "old@example.com" }), &cookie).await;
+    let reply =
+        app.post("/email-otp/request-email-change", json!({ "newEmail": "old@example.com" }), &cookie).await;
     assert_body(&reply, 400, &json!({ "message": "Email is the same" }));
     let reply = app.post("/email-otp/request-email-change", json!({ "newEmail": "bad" }), &cookie).await;
     assert_error(&reply, 400, "INVALID_EMAIL", "Invalid email");
 
-    let reply = app.post("/email-otp/request-email-change", json!({ "newEmail": "New@Example.com" }), &cookie).await;
+    let reply =
+        app.post("/email-otp/request-email-change", json!({ "newEmail": "New@Example.com" }), &cookie).await;
     assert_body(&reply, 200, &json!({ "success": true }));
     let emails = app.outbox.emails.lock().unwrap().clone();
     assert_eq!(emails.len(), 1);
@@ -679,11 +729,16 @@ async fn change_email_flow_switches_the_address() {
     let code = emails[0].1.clone();
 
     let wrong_reply = app
-        .post("/email-otp/change-email", json!({ "newEmail": "new@example.com", "otp": wrong(&code) }), &cookie)
+        .post(
+            "/email-otp/change-email",
+            json!({ "newEmail": "new@example.com", "otp": wrong(&code) }),
+            &cookie,
+        )
         .await;
     assert_invalid_otp(&wrong_reply);
-    let reply =
-        app.post("/email-otp/change-email", json!({ "newEmail": "new@example.com", "otp": code }), &cookie).await;
+    let reply = app
+        .post("/email-otp/change-email", json!({ "newEmail": "new@example.com", "otp": code }), &cookie)
+        .await;
     assert_body(&reply, 200, &json!({ "success": true }));
     assert!(reply.set_cookie(SESSION_COOKIE).is_some(), "the session cookie is re-sent");
     let current = session_user(&app, &cookie).await;
@@ -691,8 +746,9 @@ async fn change_email_flow_switches_the_address() {
     assert_eq!(current["email"], "new@example.com");
     assert_eq!(current["emailVerified"], true);
     // single use
-    let reply =
-        app.post("/email-otp/change-email", json!({ "newEmail": "new@example.com", "otp": code }), &cookie).await;
+    let reply = app
+        .post("/email-otp/change-email", json!({ "newEmail": "new@example.com", "otp": code }), &cookie)
+        .await;
     assert_body(&reply, 400, &json!({ "message": "Email is the same" }));
 }
 
@@ -702,7 +758,9 @@ async fn request_email_change_to_a_taken_address_sends_nothing() {
     let app = App::with_plugins(outbox.email_otp().change_email(true), outbox.phone_number(), outbox, |b| b);
     sign_up(&app, "taken@example.com", "password123").await;
     let (cookie, _) = sign_up(&app, "me@example.com", "password123").await;
-    let reply = app.post("/email-otp/request-email-change", json!({ "newEmail": "taken@example.com" }), &cookie).await;
+    let reply = app
+        .post("/email-otp/request-email-change", json!({ "newEmail": "taken@example.com" }), &cookie)
+        .await;
     assert_body(&reply, 200, &json!({ "success": true }));
     assert_eq!(app.outbox.email_count("taken@example.com"), 0);
 }
@@ -722,7 +780,8 @@ async fn concurrent_verifies_of_one_code_succeed_exactly_once() {
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
-                app.send(post("/sign-in/email-otp", &json!({ "email": "race@example.com", "otp": code }), "")).await
+                app.send(post("/sign-in/email-otp", &json!({ "email": "race@example.com", "otp": code }), ""))
+                    .await
             })
         })
         .collect();
@@ -740,7 +799,9 @@ async fn concurrent_verifies_of_one_code_succeed_exactly_once() {
             s => other.push(s),
         }
     }
-    println!("email concurrency: 50 concurrent sign-in verifies of one valid code -> {ok} x 200, {bad} x 400, other {other:?}");
+    println!(
+        "email concurrency: 50 concurrent sign-in verifies of one valid code -> {ok} x 200, {bad} x 400, other {other:?}"
+    );
     assert_eq!((ok, bad), (1, 49));
     assert!(other.is_empty());
 }
@@ -749,7 +810,8 @@ async fn concurrent_verifies_of_one_code_succeed_exactly_once() {
 async fn concurrent_wrong_guesses_get_at_most_allowed_attempts_comparisons() {
     let store = CountingStore::new(3);
     let outbox = Outbox::default();
-    let app = App::with_plugins(outbox.email_otp(), outbox.phone_number(), outbox, |b| b.store(store.clone()));
+    let app =
+        App::with_plugins(outbox.email_otp(), outbox.phone_number(), outbox, |b| b.store(store.clone()));
     let code = code_for(&app, "guess@example.com", "sign-in").await;
     let bad = wrong(&code);
     let barrier = Arc::new(tokio::sync::Barrier::new(50));
@@ -760,7 +822,8 @@ async fn concurrent_wrong_guesses_get_at_most_allowed_attempts_comparisons() {
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
-                app.send(post("/sign-in/email-otp", &json!({ "email": "guess@example.com", "otp": bad }), "")).await
+                app.send(post("/sign-in/email-otp", &json!({ "email": "guess@example.com", "otp": bad }), ""))
+                    .await
             })
         })
         .collect();
@@ -865,12 +928,18 @@ async fn fourth_code_sign_in_from_one_ip_is_429_before_403() {
     assert_eq!(reply.status, 200);
     let code = app.outbox.email_code("rl@example.com").unwrap();
     for _ in 0..3 {
-        let reply =
-            post_from(&app, "/sign-in/email-otp", json!({ "email": "rl@example.com", "otp": wrong(&code) }), "10.0.0.9")
-                .await;
+        let reply = post_from(
+            &app,
+            "/sign-in/email-otp",
+            json!({ "email": "rl@example.com", "otp": wrong(&code) }),
+            "10.0.0.9",
+        )
+        .await;
         assert_invalid_otp(&reply);
     }
-    let reply = post_from(&app, "/sign-in/email-otp", json!({ "email": "rl@example.com", "otp": code }), "10.0.0.9").await;
+    let reply =
+        post_from(&app, "/sign-in/email-otp", json!({ "email": "rl@example.com", "otp": code }), "10.0.0.9")
+            .await;
     assert_eq!(reply.status, 429, "D4: 429 comes before 403: {}", reply.body);
 }
 
@@ -894,7 +963,12 @@ async fn allowed_attempts_5_tolerates_5_wrong_guesses() {
     for _ in 0..5 {
         assert_invalid_otp(&sign_in_otp(&app, "five@example.com", &wrong(&code)).await);
     }
-    assert_error(&sign_in_otp(&app, "five@example.com", &code).await, 403, "TOO_MANY_ATTEMPTS", "Too many attempts");
+    assert_error(
+        &sign_in_otp(&app, "five@example.com", &code).await,
+        403,
+        "TOO_MANY_ATTEMPTS",
+        "Too many attempts",
+    );
 
     let code = code_for(&app, "five2@example.com", "sign-in").await;
     for _ in 0..4 {
