@@ -283,10 +283,12 @@ impl KerniaBuilder {
         self
     }
 
-    /// Turns off the form-CSRF check of first-login endpoints.
+    /// Turns off the CSRF checks: the `Origin` test of cookie-bearing
+    /// requests and the form-CSRF check of first-login endpoints (callback
+    /// URLs are still checked).
     ///
     /// # Security
-    /// Cross-site login forms are then accepted.
+    /// Cross-site requests riding on the user's cookies are then accepted.
     pub fn disable_csrf_check(mut self, disable: bool) -> Self {
         self.disable_csrf_check = Some(disable);
         self

@@ -7,7 +7,9 @@ use http::Extensions;
 use http::HeaderMap;
 
 /// The TCP peer address of a request. Insert it into the request extensions
-/// when serving with bare hyper (axum's `ConnectInfo<SocketAddr>` is read too).
+/// when serving with bare hyper, or with tonic (map tonic's `TcpConnectInfo`
+/// to it in a layer outside Kernia); axum's `ConnectInfo<SocketAddr>` is read
+/// as is. Without an address, all clients share one rate-limit bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 

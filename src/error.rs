@@ -266,8 +266,13 @@ impl ApiError {
 
     /// An unexpected internal failure: logged here, answered as a plain 500.
     pub(crate) fn internal(context: &str, error: &dyn std::error::Error) -> Self {
+        Self::failed(ErrorCode::InternalServerError, context, error)
+    }
+
+    /// A failure logged here and answered with `code` (e.g. `FAILED_TO_GET_SESSION`).
+    pub(crate) fn failed(code: ErrorCode, context: &str, error: &dyn std::error::Error) -> Self {
         tracing::error!(target: "kernia", %context, %error, "internal error");
-        Self::new(ErrorCode::InternalServerError)
+        Self::new(code)
     }
 
     /// The error code.
@@ -288,11 +293,15 @@ impl ApiError {
     /// The error as a Better Auth JSON response; the [`ErrorCode`] is also put
     /// in the response extensions for middleware further out.
     pub fn into_response(self) -> Response<Full<Bytes>> {
-        let body = match self.code.wire_code() {
-            Some(code) => serde_json::json!({ "message": self.message, "code": code }),
-            None => serde_json::json!({ "message": self.message }),
-        };
-        let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            code: Option<&'a str>,
+        }
+        let body = Body { message: &self.message, code: self.code.wire_code() };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = Response::new(Full::new(Bytes::from(bytes)));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

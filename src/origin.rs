@@ -9,14 +9,18 @@ use crate::error::{ApiError, ErrorCode};
 #[derive(Debug, Clone)]
 pub(crate) struct Origins {
     trusted: Vec<String>,
-    own: String,
+    /// `https` when the base URL is, for the request's own origin (§4.2 step 3).
+    scheme: &'static str,
 }
 
 impl Origins {
     pub(crate) fn new(own: String, mut extra: Vec<String>) -> Self {
-        extra.insert(0, own.clone());
+        let scheme = if own.starts_with("https://") { "https" } else { "http" };
+        if !own.is_empty() {
+            extra.insert(0, own);
+        }
         extra.dedup();
-        Self { trusted: extra, own }
+        Self { trusted: extra, scheme }
     }
 
     fn is_trusted(&self, url: &str) -> bool {
@@ -26,15 +30,18 @@ impl Origins {
     /// §4.2 steps 2–4: `Origin` (or `Referer`) must be a trusted origin.
     fn check_request_origin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let origin = header_str(headers, header::ORIGIN);
+        let same_origin_fetch = header_str(headers, "sec-fetch-site") == Some("same-origin");
+        let own;
         let value = match origin {
-            Some("null") if header_str(headers, "sec-fetch-site") == Some("same-origin") => {
-                Some(self.own.as_str())
+            Some("null") if same_origin_fetch => {
+                own = header_str(headers, header::HOST).map(|host| format!("{}://{host}", self.scheme));
+                own.as_deref()
             }
             Some(origin) => Some(origin),
             None => header_str(headers, header::REFERER),
         };
         match value {
-            None | Some("") | Some("null") => Err(ErrorCode::MissingOrNullOrigin.into()),
+            None | Some("" | "null") => Err(ErrorCode::MissingOrNullOrigin.into()),
             Some(value) if self.is_trusted(value) => Ok(()),
             Some(_) => Err(ErrorCode::InvalidOrigin.into()),
         }
@@ -42,8 +49,14 @@ impl Origins {
 
     /// §4.2: for state-changing requests that carry cookies, and for the
     /// callback URL fields of every request.
-    pub(crate) fn check(&self, headers: &HeaderMap, body: Option<&Value>) -> Result<(), ApiError> {
-        if headers.contains_key(header::COOKIE) {
+    /// `cookie_check: false` (the `disable_csrf_check` option) skips steps 1–4.
+    pub(crate) fn check(
+        &self,
+        headers: &HeaderMap,
+        body: Option<&Value>,
+        cookie_check: bool,
+    ) -> Result<(), ApiError> {
+        if cookie_check && headers.contains_key(header::COOKIE) {
             self.check_request_origin(headers)?;
         }
         self.check_callback_urls(body)

@@ -45,9 +45,7 @@ pub(crate) async fn sign_up(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     };
     let user = store.create_user(user, Some(hash)).await.map_err(|e| match e.kind() {
         StoreErrorKind::Conflict(_) => ErrorCode::UserAlreadyExistsUseAnotherEmail.into(),
-        StoreErrorKind::Backend => {
-            ApiError::internal("create user", &e).with_status(http::StatusCode::UNPROCESSABLE_ENTITY)
-        }
+        StoreErrorKind::Backend => ApiError::failed(ErrorCode::FailedToCreateUser, "create user", &e),
     })?;
     tracing::info!(target: "kernia::security", user_id = %user.id, "signed up");
     super::email_otp::after_sign_up(ctx, &user.email).await?;

@@ -77,7 +77,7 @@ where
     tracing::Span::current().record("route", route.as_str());
     let body = if route.reads_body() { read_json(shared, &parts, body).await? } else { None };
     if shared.origin_check && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        shared.origins.check(&parts.headers, body.as_ref())?;
+        shared.origins.check(&parts.headers, body.as_ref(), shared.csrf_check)?;
     }
     let ctx = Ctx { shared, parts, body, ip, now };
     dispatch(route, &ctx).await

@@ -21,7 +21,10 @@ async fn get_session_inner(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         return wire::json(&());
     };
     let store = &ctx.shared.store;
-    let found = store.find_session(&token, ctx.now).await.map_err(store_error("find session"))?;
+    let found = store
+        .find_session(&token, ctx.now)
+        .await
+        .map_err(|e| ApiError::failed(ErrorCode::FailedToGetSession, "find session", &e))?;
     let Some(mut current) = found else {
         store.delete_session(&token).await.map_err(store_error("delete session"))?;
         let mut response = wire::json(&())?;
