@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use phonenumber::{Mode as Format, Type};
 
-use crate::delivery::{Courier, DeliveryMode, SendSms, SmsSender};
+use crate::delivery::{BoxFuture, Courier, DeliveryMode, SendSms, SmsSender};
 use crate::error::{ApiError, ErrorCode};
 use crate::otp::OtpStorage;
 use crate::rate_limit::Rule;
+use crate::store::User;
 
 /// How phone numbers are checked before anything is sent or stored.
 #[non_exhaustive]
@@ -24,6 +25,8 @@ pub enum PhoneValidation {
 }
 
 type NumberFn = Arc<dyn Fn(&str) -> String + Send + Sync>;
+type ValidatorFn = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+pub(crate) type VerifiedFn = Arc<dyn Fn(String, User) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// The phone number plugin. Add it with [`crate::KerniaBuilder::phone_number`].
 ///
@@ -55,6 +58,8 @@ pub struct PhoneNumber {
     pub(crate) rate_limit: Rule,
     pub(crate) recipient_limits: Vec<Rule>,
     pub(crate) sms_budget: Option<Rule>,
+    pub(crate) validator: Option<ValidatorFn>,
+    pub(crate) on_verification: Option<VerifiedFn>,
 }
 
 impl fmt::Debug for PhoneNumber {
@@ -96,6 +101,8 @@ impl PhoneNumber {
             rate_limit: Rule { window_secs: 60, max: 10 },
             recipient_limits: vec![Rule { window_secs: 60, max: 1 }, Rule { window_secs: 86_400, max: 10 }],
             sms_budget: Some(Rule { window_secs: 86_400, max: 10_000 }),
+            validator: None,
+            on_verification: None,
         }
     }
 
@@ -200,6 +207,24 @@ impl PhoneNumber {
         self
     }
 
+    /// An extra check on numbers (E.164) before sending or signing in;
+    /// `false` answers `400 INVALID_PHONE_NUMBER`.
+    pub fn phone_number_validator(mut self, f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.validator = Some(Arc::new(f));
+        self
+    }
+
+    /// Called after a number is verified, with the number and the user (e.g.
+    /// to provision the app's own records); awaited before the response.
+    pub fn callback_on_verification<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(String, User) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.on_verification = Some(Arc::new(move |phone, user| Box::pin(f(phone, user))));
+        self
+    }
+
     /// The E.164 form of `raw`, or the error to answer.
     pub(crate) fn normalize(&self, raw: &str) -> Result<String, ApiError> {
         let invalid = || ApiError::new(ErrorCode::InvalidPhoneNumber);
@@ -215,6 +240,9 @@ impl PhoneNumber {
             }
             PhoneValidation::E164Shape => e164_shape(raw).ok_or_else(invalid)?,
         };
+        if self.validator.as_ref().is_some_and(|valid| !valid(&e164)) {
+            return Err(invalid());
+        }
         if let Some(allowed) = &self.allowed_countries {
             let country = parsed.as_ref().and_then(|n| n.country().id()).map(|id| id.as_ref().to_owned());
             if !country.is_some_and(|c| allowed.contains(&c)) {

@@ -74,7 +74,7 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Resul
     let phone = plugin.options.normalize(raw)?;
     let _verified = ctx.otp(&plugin.policy).verify(&verify_id(&phone), code, Mode::Consume).await?;
     if attach {
-        return attach_to_current_user(ctx, &phone).await;
+        return attach_to_current_user(ctx, plugin, &phone).await;
     }
     let verified = UserPatch { phone_number_verified: Some(true), ..UserPatch::default() };
     let user = match find_user(ctx, &phone).await? {
@@ -89,6 +89,9 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Resul
     };
     let user = user.ok_or(ApiError::new(ErrorCode::FailedToUpdateUser))?;
     tracing::info!(target: "kernia::security", user_id = %user.id, "phone number verified");
+    if let Some(callback) = &plugin.options.on_verification {
+        callback(phone.clone(), user.clone()).await;
+    }
     if disable_session {
         return wire::json(&json!({ "status": true, "token": null, "user": user }));
     }
@@ -98,7 +101,11 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Resul
     Ok(response)
 }
 
-async fn attach_to_current_user(ctx: &Ctx<'_>, phone: &str) -> Result<Reply, ApiError> {
+async fn attach_to_current_user(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<PhoneNumber>,
+    phone: &str,
+) -> Result<Reply, ApiError> {
     let unauthorized = || ApiError::new(ErrorCode::UserNotFound).with_status(http::StatusCode::UNAUTHORIZED);
     let current = ctx.session().await?.ok_or_else(unauthorized)?;
     ensure(find_user(ctx, phone).await?.is_none(), ErrorCode::PhoneNumberExist)?;
@@ -113,6 +120,9 @@ async fn attach_to_current_user(ctx: &Ctx<'_>, phone: &str) -> Result<Reply, Api
             StoreErrorKind::Backend => ApiError::internal("update user", &e),
         })?;
     let user = user.ok_or_else(unauthorized)?;
+    if let Some(callback) = &plugin.options.on_verification {
+        callback(phone.to_owned(), user.clone()).await;
+    }
     wire::json(&json!({ "status": true, "token": current.session.token, "user": user }))
 }
 
