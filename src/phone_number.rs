@@ -16,8 +16,9 @@ use crate::store::User;
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PhoneValidation {
-    /// libphonenumber must call the number valid; premium-rate, shared-cost
-    /// and unknown-type numbers are refused (SMS pumping). The default.
+    /// libphonenumber must call the number valid; premium-rate, shared-cost,
+    /// toll-free, VoIP and unknown-type numbers are refused (SMS pumping;
+    /// NIST bars VoIP for out-of-band codes). The default.
     Strict,
     /// Any `+` and 7–15 digits once spaces, dots, dashes and parentheses are
     /// removed. For test numbers (e.g. the fictional `+1555…` range).
@@ -233,7 +234,10 @@ impl PhoneNumber {
             PhoneValidation::Strict => {
                 let number = parsed.as_ref().filter(|n| n.is_valid()).ok_or_else(invalid)?;
                 let kind = number.number_type(&phonenumber::metadata::DATABASE);
-                if matches!(kind, Type::PremiumRate | Type::SharedCost | Type::Unknown) {
+                if matches!(
+                    kind,
+                    Type::PremiumRate | Type::SharedCost | Type::TollFree | Type::Voip | Type::Unknown
+                ) {
                     return Err(invalid());
                 }
                 number.format().mode(Format::E164).to_string()

@@ -193,34 +193,19 @@ impl std::fmt::Debug for RateLimiter {
 }
 
 impl RateLimiter {
-    /// Counts the request; a denial is the 429 answer.
+    /// Counts the request under its path's rule; a denial is the 429 answer.
     pub(crate) async fn check(&self, ip: &str, path: &str, now_ms: i64) -> Result<(), ApiError> {
-        let key = format!("{ip}|{path}");
-        let rule = self.rules.for_path(path);
-        match self.store.hit(&key, rule, now_ms).await {
+        self.enforce(&format!("{ip}|{path}"), self.rules.for_path(path), now_ms).await
+    }
+
+    /// Counts one event under `key` and `rule` (also per-recipient limits,
+    /// whose keys name the address; a window restarts only `window` after
+    /// the last allowed event, so no boundary lets a burst through).
+    pub(crate) async fn enforce(&self, key: &str, rule: Rule, now_ms: i64) -> Result<(), ApiError> {
+        match self.store.hit(key, rule, now_ms).await {
             Ok(Decision::Allow) => Ok(()),
             Ok(Decision::Deny { retry_after }) => {
-                tracing::info!(target: "kernia::security", path, "rate limited");
-                Err(ApiError::too_many_requests(retry_after))
-            }
-            Err(e) => Err(ApiError::internal("rate limit store", &e)),
-        }
-    }
-}
-
-impl RateLimiter {
-    /// A limit on fixed windows aligned to the epoch (per-recipient and
-    /// global budgets): the count resets when the window ends, whatever the traffic.
-    pub(crate) async fn check_fixed(&self, key: &str, rule: Rule, now_ms: i64) -> Result<(), ApiError> {
-        let window_ms = i64::try_from(rule.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX).max(1);
-        let bucket = now_ms.div_euclid(window_ms);
-        let key = format!("{key}|{}|{bucket}", rule.window_secs);
-        match self.store.hit(&key, rule, now_ms).await {
-            Ok(Decision::Allow) => Ok(()),
-            Ok(Decision::Deny { .. }) => {
-                let end = bucket.saturating_add(1).saturating_mul(window_ms);
-                let retry_after = u64::try_from(end.saturating_sub(now_ms)).unwrap_or(0).div_ceil(1000);
-                tracing::info!(target: "kernia::security", "recipient send limit reached");
+                tracing::info!(target: "kernia::security", "rate limited");
                 Err(ApiError::too_many_requests(retry_after))
             }
             Err(e) => Err(ApiError::internal("rate limit store", &e)),

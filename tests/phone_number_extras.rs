@@ -30,7 +30,8 @@ async fn callback_on_verification_sees_the_number_and_the_user() {
     let app = App::with_plugins(outbox.email_otp(), phone, outbox, |b| b);
     app.post("/phone-number/send-otp", json!({ "phoneNumber": "+1 555 0100 0099" }), "").await;
     let code = app.outbox.sms_code("+155501000099").unwrap();
-    let reply = app.post("/phone-number/verify", json!({ "phoneNumber": "+155501000099", "code": code }), "").await;
+    let reply =
+        app.post("/phone-number/verify", json!({ "phoneNumber": "+155501000099", "code": code }), "").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let user_id = reply.json()["user"]["id"].as_str().unwrap().to_owned();
     assert_eq!(*seen.lock().unwrap(), vec![("+155501000099".to_owned(), user_id)]);

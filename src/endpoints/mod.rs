@@ -312,7 +312,7 @@ impl Ctx<'_> {
         let Some(limiter) = &self.shared.rate_limiter else { return Ok(()) };
         let millis = i64::try_from(self.now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         for rule in rules {
-            limiter.check_fixed(&format!("{channel}|{address}"), *rule, millis).await?;
+            limiter.enforce(&format!("{channel}|{address}|{}", rule.window_secs), *rule, millis).await?;
         }
         Ok(())
     }

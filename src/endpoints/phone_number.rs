@@ -20,6 +20,12 @@ fn reset_id(phone: &str) -> String {
     format!("phone-number-reset-{phone}")
 }
 
+/// The number a code was issued for: its E.164 form, or the input as is
+/// when it has none (no code can exist for it, so it answers `OTP_NOT_FOUND`).
+fn code_subject(plugin: &Plugin<PhoneNumber>, raw: &str) -> String {
+    plugin.options.normalize(raw).unwrap_or_else(|_| raw.to_owned())
+}
+
 async fn find_user(ctx: &Ctx<'_>, phone: &str) -> Result<Option<User>, ApiError> {
     ctx.shared.store.find_user_by_phone(phone).await.map_err(store_error("find user"))
 }
@@ -71,7 +77,7 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Resul
     let disable_session = fields.opt_bool("disableSession").unwrap_or(false);
     let attach = fields.opt_bool("updatePhoneNumber").unwrap_or(false);
     fields.finish()?;
-    let phone = plugin.options.normalize(raw)?;
+    let phone = code_subject(plugin, raw);
     let _verified = ctx.otp(&plugin.policy).verify(&verify_id(&phone), code, Mode::Consume).await?;
     if attach {
         return attach_to_current_user(ctx, plugin, &phone).await;
@@ -195,7 +201,11 @@ pub(crate) async fn request_password_reset(
     let mut fields = Fields::required(ctx.body.as_ref())?;
     let raw = fields.string("phoneNumber");
     fields.finish()?;
-    let phone = plugin.options.normalize(raw)?;
+    // Any number gets the same answer (phone-number.md §4.4); one that
+    // cannot be normalised simply has no account to reset.
+    let Ok(phone) = plugin.options.normalize(raw) else {
+        return wire::json(&json!({ "status": true }));
+    };
     let user = find_user(ctx, &phone).await?;
     let eligible = user.is_some_and(|u| !plugin.options.require_verification || u.phone_number_verified);
     if eligible {
@@ -214,7 +224,7 @@ pub(crate) async fn reset_password(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) 
     let password = fields.string("newPassword");
     fields.finish()?;
     super::email_password::check_password_length(ctx, password)?;
-    let phone = plugin.options.normalize(raw)?;
+    let phone = code_subject(plugin, raw);
     let id = reset_id(&phone);
     let _checked = ctx.otp(&plugin.policy).verify(&id, code, Mode::Restore).await?;
     let user = find_user(ctx, &phone)
