@@ -966,8 +966,7 @@ async fn builder_refuses_out_of_range_phone_options() {
     let error = builder()
         .phone_number(outbox.phone_number().expires_in(Duration::from_secs(7200)))
         .build()
-        .err()
-        .expect("refused");
+        .unwrap_err();
     assert!(matches!(error, ConfigError::OutOfRange { option: "phone_number", .. }), "{error:?}");
 }
 
