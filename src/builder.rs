@@ -19,8 +19,9 @@ use crate::otp::OtpPolicy;
 use crate::password::PasswordHasher;
 use crate::phone_number::PhoneNumber;
 use crate::rate_limit::{DynRateLimitStore, MemoryRateLimitStore, RateLimitStore, RateLimiter, Rule, Rules};
-use crate::shared::{EmailPasswordConfig, Plugin, SessionConfig, Shared};
+use crate::shared::{EmailPasswordConfig, Plugin, SessionConfig, Shared, Sweep};
 use crate::store::{DynStore, MemoryStore, Store};
+use std::sync::atomic::AtomicI64;
 
 const DEFAULT_BASE_PATH: &str = "/api/auth";
 
@@ -59,6 +60,7 @@ pub struct KerniaBuilder {
     revoke_sessions_on_password_reset: bool,
     email_otp: Option<EmailOtp>,
     phone_number: Option<PhoneNumber>,
+    sweep_interval: Option<StdDuration>,
 }
 
 impl std::fmt::Debug for KerniaBuilder {
@@ -115,6 +117,7 @@ impl KerniaBuilder {
             revoke_sessions_on_password_reset: false,
             email_otp: None,
             phone_number: None,
+            sweep_interval: Some(StdDuration::from_secs(60)),
         }
     }
 
@@ -312,6 +315,14 @@ impl KerniaBuilder {
         self
     }
 
+    /// How often expired sessions and codes are deleted (default every 60 s,
+    /// started by an auth request; `None` turns it off for apps that clean
+    /// up themselves).
+    pub fn sweep_interval(mut self, interval: Option<StdDuration>) -> Self {
+        self.sweep_interval = interval;
+        self
+    }
+
     /// Adds the email OTP plugin.
     pub fn email_otp(mut self, plugin: EmailOtp) -> Self {
         self.email_otp = Some(plugin);
@@ -414,6 +425,10 @@ impl KerniaBuilder {
             revoke_sessions_on_password_reset: self.revoke_sessions_on_password_reset,
             email_otp,
             phone_number,
+            sweep: self.sweep_interval.map(|interval| Sweep {
+                interval_ms: i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1),
+                next_ms: AtomicI64::new(0),
+            }),
         };
         Ok(KerniaLayer { shared: Arc::new(shared) })
     }

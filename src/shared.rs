@@ -36,6 +36,37 @@ pub(crate) struct Shared {
     pub(crate) revoke_sessions_on_password_reset: bool,
     pub(crate) email_otp: Option<Plugin<EmailOtp>>,
     pub(crate) phone_number: Option<Plugin<PhoneNumber>>,
+    pub(crate) sweep: Option<Sweep>,
+}
+
+/// The opportunistic clean-up of expired rows: at most once per `interval`,
+/// started by an auth request, run in its own task.
+#[derive(Debug)]
+pub(crate) struct Sweep {
+    pub(crate) interval_ms: i64,
+    pub(crate) next_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Shared {
+    /// Starts a sweep when one is due (one winner per interval).
+    pub(crate) fn maybe_sweep(&self, now: time::OffsetDateTime) {
+        use std::sync::atomic::Ordering;
+        let Some(sweep) = &self.sweep else { return };
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let due = sweep.next_ms.load(Ordering::Relaxed);
+        let next = now_ms.saturating_add(sweep.interval_ms);
+        if now_ms < due
+            || sweep.next_ms.compare_exchange(due, next, Ordering::AcqRel, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.sweep_expired(now).await {
+                tracing::warn!(target: "kernia", error = %e, "sweeping expired rows failed");
+            }
+        });
+    }
 }
 
 /// A configured plugin with its code policy.

@@ -64,6 +64,7 @@ where
 {
     let (parts, body) = request.into_parts();
     let now = now_ms(shared.clock.as_ref());
+    shared.maybe_sweep(now);
     let ip = shared.client_ip.resolve(&parts.headers, &parts.extensions);
     if let Some(limiter) = &shared.rate_limiter {
         let key_path = path.trim_end_matches('/');

@@ -69,6 +69,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, StoreResult<Option<Verification>>>;
     fn restore_verification<'a>(&'a self, verification: Verification) -> BoxFuture<'a, StoreResult<bool>>;
     fn delete_verifications<'a>(&'a self, identifier: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+    fn sweep_expired(&self, now: OffsetDateTime) -> BoxFuture<'_, StoreResult<()>>;
 }
 
 impl<T: Store> DynStore for T {
@@ -165,5 +166,8 @@ impl<T: Store> DynStore for T {
     }
     fn delete_verifications<'a>(&'a self, identifier: &'a str) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(Store::delete_verifications(self, identifier))
+    }
+    fn sweep_expired(&self, now: OffsetDateTime) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(Store::sweep_expired(self, now))
     }
 }

@@ -258,6 +258,20 @@ impl Store for MemoryStore {
         self.state().verifications.remove(identifier);
         Ok(())
     }
+
+    async fn sweep_expired(&self, now: OffsetDateTime) -> StoreResult<()> {
+        let mut state = self.state();
+        let expired: Vec<String> =
+            state.sessions.values().filter(|s| s.expires_at <= now).map(|s| s.token.clone()).collect();
+        for token in expired {
+            state.remove_session(&token);
+        }
+        state.verifications.retain(|_, rows| {
+            rows.retain(|v| v.expires_at > now);
+            !rows.is_empty()
+        });
+        Ok(())
+    }
 }
 
 fn newest(rows: &[Verification]) -> Option<&Verification> {

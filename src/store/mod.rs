@@ -8,6 +8,8 @@
 
 mod erased;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::error::Error;
 use std::fmt;
@@ -16,6 +18,9 @@ use std::future::Future;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{RedisRateLimitStore, RedisVerificationStore};
 pub(crate) use erased::DynStore;
 pub use memory::MemoryStore;
 
@@ -321,4 +326,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes every value of `identifier`.
     fn delete_verifications(&self, identifier: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Deletes sessions and verification values that expired before `now`,
+    /// so tables do not grow without bound. Kernia calls it now and then
+    /// (see `KerniaBuilder::sweep_interval`); stores with native expiry keep
+    /// the default, which does nothing.
+    fn sweep_expired(&self, now: OffsetDateTime) -> impl Future<Output = StoreResult<()>> + Send {
+        let _ = now;
+        async { Ok(()) }
+    }
 }

@@ -53,6 +53,9 @@ export async function startServer() {
       KERNIA_BASE_URL: url,
       KERNIA_OUTBOX: outbox,
       KERNIA_RATE_LIMIT: "off",
+      // Each server its own database (the files run in parallel); an
+      // explicit KERNIA_DATABASE_URL from the caller wins.
+      KERNIA_DATABASE_URL: process.env.KERNIA_DATABASE_URL || `sqlite://${path.join(dir, "kernia.db")}`,
     },
   });
   let output = "";

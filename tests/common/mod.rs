@@ -150,6 +150,12 @@ impl App {
         Self { layer, clock, outbox }
     }
 
+    /// The app's current (manual) time.
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        use kernia::clock::Clock;
+        self.clock.now()
+    }
+
     /// Sends one request through a fresh service (`oneshot`).
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Reply {
         let service = self.layer.layer(tower::service_fn(inner));
