@@ -7,15 +7,12 @@ async fn memory_store_passes_the_store_suite() {
     store_suite::run_all(|| async { kernia::store::MemoryStore::new() }).await;
 }
 
-#[path = "common/mod.rs"]
-mod common;
-
 use kernia::store::{MemoryStore, Store};
 
 #[tokio::test]
 async fn auth_traffic_sweeps_expired_sessions_and_codes() {
     let store = MemoryStore::new();
-    let app = common::App::with(|b| b.store(store.clone()));
+    let app = store_suite::common::App::with(|b| b.store(store.clone()));
     let t0 = app.clock_now();
     let user = store.create_user(store_suite::user("sweep@example.com", None), None).await.unwrap();
     let mut session = store_suite::session(&user.id, time::Duration::seconds(1));

@@ -10,7 +10,7 @@ use kernia::store::{Session, Store, StoreErrorKind, UniqueField, User, UserPatch
 use serde_json::json;
 
 #[path = "../common/mod.rs"]
-mod common;
+pub mod common;
 use time::{Duration, OffsetDateTime};
 
 /// The current time at millisecond precision, as Kernia stores it.
