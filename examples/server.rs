@@ -9,7 +9,11 @@
 //! `KERNIA_TRUSTED_ORIGINS` (comma-separated), `KERNIA_OUTBOX` (a file that
 //! receives one JSON line per delivered code), `KERNIA_RATE_LIMIT` (`on`|`off`),
 //! `KERNIA_OTP_LENGTH` (6), `KERNIA_OTP_EXPIRES_IN` (300 s),
-//! `KERNIA_OTP_ALLOWED_ATTEMPTS` (3), `KERNIA_DISABLE_SIGN_UP` (false).
+//! `KERNIA_OTP_ALLOWED_ATTEMPTS` (3), `KERNIA_DISABLE_SIGN_UP` (false),
+//! `KERNIA_DATABASE_URL` (`sqlite://kernia-dev.db` in the working directory;
+//! also `postgres://…` with the `postgres` feature, or `memory`),
+//! `KERNIA_REDIS_URL` (with the `redis` feature: codes and rate limits shared
+//! by several instances).
 //!
 //! Every code is printed, so a person can sign in by hand. Deliveries are
 //! awaited (they only append to the outbox), which the conformance suite's
@@ -23,11 +27,13 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use kernia::KerniaLayer;
 use kernia::delivery::{DeliveryError, DeliveryMode, OtpPurpose};
 use kernia::email_otp::EmailOtp;
 use kernia::extract::CurrentSession;
 use kernia::phone_number::{PhoneNumber, PhoneValidation};
+use kernia::rate_limit::MemoryRateLimitStore;
+use kernia::store::{MemoryStore, SqliteStore, Store};
+use kernia::{KerniaBuilder, KerniaLayer};
 use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
 
@@ -77,14 +83,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .validation(PhoneValidation::E164Shape)
     .delivery(delivery);
 
-    let auth = KerniaLayer::builder()
+    let builder = KerniaLayer::builder()
         .secret(secret())
         .base_url(&base_url)
         .trusted_origins(trusted)
         .rate_limit(env("KERNIA_RATE_LIMIT").as_deref() != Some("off"))
         .email_otp(email_otp)
-        .phone_number(phone)
-        .build()?;
+        .phone_number(phone);
+    let auth = with_store(builder).await?.build()?;
 
     let app =
         Router::new()
@@ -103,6 +109,61 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// The store named by `KERNIA_DATABASE_URL` (migrated), plus Redis when
+/// `KERNIA_REDIS_URL` is set.
+async fn with_store(builder: KerniaBuilder) -> Result<KerniaBuilder, BoxError> {
+    let url = env("KERNIA_DATABASE_URL").unwrap_or_else(|| "sqlite://kernia-dev.db".to_owned());
+    tracing::info!(store = %redact(&url), "store");
+    if url == "memory" {
+        return with_redis(builder, MemoryStore::new()).await;
+    }
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(&url).await?;
+        store.migrate().await?;
+        return with_redis(builder, store).await;
+    }
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let store = kernia::store::PostgresStore::connect(&url).await?;
+        store.migrate().await?;
+        return with_redis(builder, store).await;
+    }
+    Err(format!("unsupported KERNIA_DATABASE_URL {:?} (sqlite://FILE, memory, or postgres:// with the postgres feature)", redact(&url)).into())
+}
+
+#[cfg(feature = "redis")]
+async fn with_redis<S: Store>(builder: KerniaBuilder, store: S) -> Result<KerniaBuilder, BoxError> {
+    use kernia::store::{RedisRateLimitStore, RedisVerificationStore};
+    let Some(url) = env("KERNIA_REDIS_URL") else {
+        return Ok(builder.store(store).rate_limit_store(MemoryRateLimitStore::new()));
+    };
+    let limits = RedisRateLimitStore::connect(&url).await?;
+    let store = RedisVerificationStore::connect(store, &url).await?;
+    Ok(builder.store(store).rate_limit_store(limits))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn with_redis<S: Store>(builder: KerniaBuilder, store: S) -> Result<KerniaBuilder, BoxError> {
+    if env("KERNIA_REDIS_URL").is_some() {
+        return Err("KERNIA_REDIS_URL needs the dev server built with --features redis".into());
+    }
+    Ok(builder.store(store).rate_limit_store(MemoryRateLimitStore::new()))
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The harness outbox: one JSON line per delivered code, flushed at once.

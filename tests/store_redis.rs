@@ -7,14 +7,16 @@ mod store_suite;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use kernia::ClientAddr;
 use kernia::rate_limit::{Decision, RateLimitStore, Rule};
 use kernia::store::{
     MemoryStore, RedisRateLimitStore, RedisVerificationStore, Store, StoreErrorKind, Verification,
 };
+use redis::Commands;
 use redis::aio::ConnectionManager;
 use time::Duration;
 
-use store_suite::{now, verification};
+use store_suite::{common, now, verification};
 
 /// Ten seconds, three requests: Better Auth's sign-in rule.
 const STRICT: Rule = Rule { window_secs: 10, max: 3 };
@@ -55,8 +57,11 @@ impl Drop for Scope {
     fn drop(&mut self) {
         let Ok(client) = redis::Client::open(url()) else { return };
         let Ok(mut connection) = client.get_connection() else { return };
-        let keys: Vec<String> =
-            redis::cmd("KEYS").arg(format!("{}*", self.prefix)).query(&mut connection).unwrap_or_default();
+        let pattern = format!("{}*", self.prefix);
+        let keys: Vec<String> = match connection.scan_match(&pattern) {
+            Ok(iter) => iter.filter_map(Result::ok).collect(),
+            Err(_) => return,
+        };
         if !keys.is_empty() {
             let _: Result<i64, _> = redis::cmd("DEL").arg(keys).query(&mut connection);
         }
@@ -161,6 +166,26 @@ async fn fifty_concurrent_hits_allow_exactly_max() {
         allowed += usize::from(task.await.unwrap() == ALLOW);
     }
     assert_eq!(allowed, 3);
+}
+
+#[tokio::test]
+async fn two_layers_on_one_redis_limit_sign_ins_together() {
+    let scope = Scope::new();
+    let limits = limiter(&scope).await;
+    let one = common::App::with(|b| b.rate_limit(true).rate_limit_store(limits.clone()));
+    let two = common::App::with(|b| b.rate_limit(true).rate_limit_store(limits));
+    let attempt = |app: &common::App| {
+        let mut request = common::post("/sign-in/email", &serde_json::json!({}), "");
+        request.extensions_mut().insert(ClientAddr("192.0.2.7:4000".parse().unwrap()));
+        let app = app.clone();
+        async move { app.send(request).await }
+    };
+    for app in [&one, &two, &one] {
+        assert_eq!(attempt(app).await.status, 400);
+    }
+    let refused = attempt(&two).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.headers["x-retry-after"], "10");
 }
 
 #[tokio::test]
@@ -386,6 +411,23 @@ async fn users_and_sessions_go_to_the_inner_store() {
     let found = store.inner().find_session(&session.token, now()).await.unwrap().unwrap();
     assert_eq!(found.user, ada);
     assert_eq!(store.list_sessions(&ada.id, now()).await.unwrap(), vec![session]);
+}
+
+#[tokio::test]
+async fn sweeping_sweeps_the_inner_store_and_leaves_codes_to_their_ttl() {
+    let scope = Scope::new();
+    let store = codes(&scope).await;
+    let ada = store_suite::user("sweep@example.com", None);
+    store.create_user(ada.clone(), None).await.unwrap();
+    let expired = store_suite::session(&ada.id, Duration::seconds(-1));
+    store.create_session(expired.clone()).await.unwrap();
+    let code = verification("otp:sweep", "code:0", now() - Duration::minutes(6));
+    store.create_verification(code.clone()).await.unwrap();
+
+    let t = now();
+    store.sweep_expired(t).await.unwrap();
+    assert_eq!(store.inner().refresh_session(&expired.token, t, t).await.unwrap(), None, "session swept");
+    assert_eq!(store.find_verification("otp:sweep").await.unwrap(), Some(code), "still reported as expired");
 }
 
 #[tokio::test]

@@ -10,6 +10,8 @@ mod erased;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 
 use std::error::Error;
 use std::fmt;
@@ -23,6 +25,12 @@ use time::OffsetDateTime;
 pub use self::redis::{RedisRateLimitStore, RedisVerificationStore};
 pub(crate) use erased::DynStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sql::postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sql::sqlite::SqliteStore;
 
 use crate::wire::date;
 

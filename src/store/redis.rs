@@ -14,7 +14,7 @@
 //!   a newer value (a wrong guess re-inserts the value it took, while a resend
 //!   may already have stored a newer one).
 //!
-//! Nothing is swept: every key carries a TTL. A counter vanishes one window
+//! Nothing in Redis needs sweeping: every key carries a TTL. A counter vanishes one window
 //! after the last allowed request, when it could no longer deny anything; a
 //! code vanishes a grace period after it expires, so a late attempt is still
 //! told the code expired rather than that it is unknown.
@@ -52,7 +52,8 @@ const MAX_TTL_MS: i64 = 100 * 365 * 24 * 60 * 60 * 1000;
 ///
 /// `KEYS[1]` is the counter hash {count, last}; `ARGV` is now (ms), the
 /// window (ms) and the maximum. Answers -1 to allow, or the seconds to wait.
-/// Numbers are written from the argument strings, never from Lua doubles.
+/// `last` is stored from the argument string, as Lua would print a large
+/// number in exponent notation.
 const RATE_LIMIT_LUA: &str = r"
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -427,6 +428,11 @@ impl<S: Store> Store for RedisVerificationStore<S> {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    /// Sweeps the inner store (its sessions); codes here expire by their TTLs.
+    async fn sweep_expired(&self, now: OffsetDateTime) -> StoreResult<()> {
+        self.inner.sweep_expired(now).await
     }
 }
 
