@@ -105,37 +105,82 @@ fn passthrough(c: &mut Criterion) {
     group.finish();
 }
 
-fn get_session(c: &mut Criterion) {
-    let rt = runtime();
-    let mut service = builder().build().unwrap().layer(app());
-    let cookie = rt.block_on(async {
+/// Signs one user up through `service` and returns its session cookie.
+fn signed_in_cookie<S>(rt: &Runtime, service: &mut S) -> String
+where
+    S: Service<Req, Response = Response<kernia::ResponseBody<Full<Bytes>>>, Error = Infallible>,
+{
+    rt.block_on(async {
         let body = json!({ "name": "Bench", "email": "bench@example.com", "password": "password123" });
-        let response =
+        let sign_in = json!({ "email": "bench@example.com", "password": "password123" });
+        let mut response =
             service.ready().await.unwrap().call(post("/api/auth/sign-up/email", &body)).await.unwrap();
+        if response.status() != StatusCode::OK {
+            // A persistent store kept the user from an earlier run.
+            response =
+                service.ready().await.unwrap().call(post("/api/auth/sign-in/email", &sign_in)).await.unwrap();
+        }
         assert_eq!(response.status(), StatusCode::OK);
         let cookie = cookie_header(&response);
         let check = service.ready().await.unwrap().call(get("/api/auth/get-session", &cookie)).await.unwrap();
         let body = check.into_body().collect().await.unwrap().to_bytes();
         assert!(String::from_utf8_lossy(&body).contains("bench@example.com"), "{body:?}");
         cookie
-    });
+    })
+}
 
+/// `GET /get-session` with a valid cookie, one store round trip, per store.
+fn get_session(c: &mut Criterion) {
+    let rt = runtime();
     let mut group = c.benchmark_group("get_session");
-    group.bench_function("get_session", |b| {
-        b.to_async(&rt).iter_batched(
-            || get("/api/auth/get-session", &cookie),
-            |request| {
-                let future = service.call(request);
-                async move {
-                    let response = future.await.unwrap();
-                    assert_eq!(response.status(), StatusCode::OK);
-                    black_box(response)
-                }
-            },
-            BatchSize::SmallInput,
-        );
+    let mut stores: Vec<(&str, KerniaBuilder)> = vec![("memory", builder())];
+    let dir = std::env::temp_dir().join(format!("kernia-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sqlite = rt.block_on(async {
+        let store =
+            kernia::store::SqliteStore::connect(&format!("sqlite://{}", dir.join("bench.db").display()))
+                .await
+                .unwrap();
+        store.migrate().await.unwrap();
+        store
     });
+    stores.push(("sqlite", builder().store(sqlite)));
+    #[cfg(feature = "postgres")]
+    stores.push(("postgres", builder().store(rt.block_on(postgres_store()))));
+
+    for (name, builder) in stores {
+        let mut service = builder.build().unwrap().layer(app());
+        let cookie = signed_in_cookie(&rt, &mut service);
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter_batched(
+                || get("/api/auth/get-session", &cookie),
+                |request| {
+                    let future = service.call(request);
+                    async move {
+                        let response = future.await.unwrap();
+                        assert_eq!(response.status(), StatusCode::OK);
+                        black_box(response)
+                    }
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
     group.finish();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A migrated store in the `kernia_bench` database (created when missing)
+/// of `KERNIA_BENCH_POSTGRES_URL`'s server (default: the local one).
+#[cfg(feature = "postgres")]
+async fn postgres_store() -> kernia::store::PostgresStore {
+    let server = std::env::var("KERNIA_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+    let admin = kernia::store::PostgresStore::connect(&format!("{server}/postgres")).await.unwrap();
+    let _ = sqlx::query("CREATE DATABASE kernia_bench").execute(admin.pool()).await;
+    let store = kernia::store::PostgresStore::connect(&format!("{server}/kernia_bench")).await.unwrap();
+    store.migrate().await.unwrap();
+    store
 }
 
 fn email_otp(c: &mut Criterion) {
