@@ -18,7 +18,7 @@ const READY_TIMEOUT_MS = 60_000;
 
 export const SESSION_COOKIE = "better-auth.session_token";
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -34,13 +34,15 @@ function freePort() {
  * Start the server from $KERNIA_SERVER_CMD (default: the release example
  * binary) as the leader of its own process group, and wait until
  * GET /api/auth/ok answers 200. Returns {url, outbox, secret, stop}.
+ * Options: `port` (default: a free one) and `env`, extra environment that
+ * overrides the defaults below (e.g. KERNIA_SECRET, KERNIA_DATABASE_URL).
  */
-export async function startServer() {
-  const port = await freePort();
+export async function startServer({ port, env = {} } = {}) {
+  port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kernia-client-"));
   const outbox = path.join(dir, "outbox.jsonl");
-  const secret = randomBytes(24).toString("hex");
+  const secret = env.KERNIA_SECRET || randomBytes(24).toString("hex");
   const cmd = process.env.KERNIA_SERVER_CMD || DEFAULT_CMD;
   const child = spawn("bash", ["-c", cmd], {
     cwd: HERE,
@@ -54,8 +56,11 @@ export async function startServer() {
       KERNIA_OUTBOX: outbox,
       KERNIA_RATE_LIMIT: "off",
       // Each server its own database (the files run in parallel); an
-      // explicit KERNIA_DATABASE_URL from the caller wins.
+      // explicit KERNIA_DATABASE_URL from the caller's environment wins, and
+      // the `env` option over everything.
       KERNIA_DATABASE_URL: process.env.KERNIA_DATABASE_URL || `sqlite://${path.join(dir, "kernia.db")}`,
+      ...env,
+      KERNIA_SECRET: secret,
     },
   });
   let output = "";
