@@ -58,7 +58,7 @@ pub(crate) enum Mode {
 /// Proof that a code was verified; only [`Otp::verify`] makes one.
 #[derive(Debug)]
 #[must_use]
-pub(crate) struct OtpVerified(());
+pub(crate) struct OtpVerified(Option<Verification>);
 
 pub(crate) struct Otp<'a> {
     pub(crate) policy: &'a OtpPolicy,
@@ -148,10 +148,13 @@ impl Otp<'_> {
             tracing::info!(target: "kernia::security", "wrong code");
             return Err(ErrorCode::InvalidOtp.into());
         }
-        if mode == Mode::Restore && !store.restore_verification(taken).await.map_err(store_failed)? {
-            return Err(ErrorCode::InvalidOtp.into());
+        if mode == Mode::Restore {
+            if !store.restore_verification(taken).await.map_err(store_failed)? {
+                return Err(ErrorCode::InvalidOtp.into());
+            }
+            return Ok(OtpVerified(None));
         }
-        Ok(OtpVerified(()))
+        Ok(OtpVerified(Some(taken)))
     }
 
     /// The `reuse` resend strategy: the live code again, with a fresh expiry
@@ -179,6 +182,16 @@ impl Otp<'_> {
     /// Spends a code that an earlier [`Mode::Restore`] verify checked.
     pub(crate) async fn consume(&self, identifier: &str, code: &str) -> Result<OtpVerified, ApiError> {
         self.verify(identifier, code, Mode::Consume).await
+    }
+
+    /// Puts a spent code back after the step it paid for failed, so the user
+    /// can try again (best effort: a store that is down cannot take it back).
+    pub(crate) async fn give_back(&self, spent: OtpVerified) {
+        if let Some(taken) = spent.0
+            && let Err(e) = self.store.restore_verification(taken).await
+        {
+            tracing::error!(target: "kernia", error = %e, "could not give a spent code back");
+        }
     }
 
     /// Withdraws every code of `identifier`.

@@ -29,13 +29,16 @@ pub(crate) async fn change_password(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let hasher = &ctx.shared.hasher;
     ensure(hasher.verify(current_password, Some(&stored)).await?, ErrorCode::InvalidPassword)?;
     let hash = hasher.hash(new_password).await?;
+    // Sessions go first: if the store fails in between, everyone is signed
+    // out and the old password still holds, never the reverse.
+    if revoke_others {
+        store.delete_user_sessions(user_id, None).await.map_err(store_error("revoke sessions"))?;
+    }
     store.set_password(user_id, hash, ctx.now).await.map_err(store_error("set password"))?;
     tracing::info!(target: "kernia::security", user_id = %user_id, "password changed");
-
     if !revoke_others {
         return wire::json(&json!({ "token": null, "user": current.user }));
     }
-    store.delete_user_sessions(user_id, None).await.map_err(store_error("revoke sessions"))?;
     let session = ctx.create_session(user_id, Remember::Inherit).await?;
     let mut response = wire::json(&json!({ "token": session.token, "user": current.user }))?;
     ctx.set_session_cookie(&mut response, &session.token, Remember::Inherit);

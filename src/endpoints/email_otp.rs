@@ -147,13 +147,12 @@ pub(crate) async fn verify_email(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Re
     let code = fields.string("otp");
     fields.finish()?;
     let email = lower_valid_email(email)?;
-    let _verified = ctx
-        .otp(&plugin.policy)
-        .verify(&identifier(OtpPurpose::EmailVerification, &email), code, Mode::Consume)
-        .await?;
+    let (otp, id) = (ctx.otp(&plugin.policy), identifier(OtpPurpose::EmailVerification, &email));
+    let _checked = otp.verify(&id, code, Mode::Restore).await?;
     let user = find_user(ctx, &email).await?.ok_or(ApiError::new(ErrorCode::UserNotFound))?;
     let patch = UserPatch { email_verified: Some(true), ..UserPatch::default() };
     let user = update(ctx, &user.id, patch).await?;
+    let _spent = otp.consume(&id, code).await?;
     tracing::info!(target: "kernia::security", user_id = %user.id, "email verified by code");
     wire::json(&json!({ "status": true, "token": null, "user": user }))
 }
@@ -167,15 +166,15 @@ pub(crate) async fn sign_in(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Result<
     let image = fields.opt_string("image");
     fields.finish()?;
     let email = email.to_lowercase();
-    let _verified =
-        ctx.otp(&plugin.policy).verify(&identifier(OtpPurpose::SignIn, &email), code, Mode::Consume).await?;
+    let (otp, id) = (ctx.otp(&plugin.policy), identifier(OtpPurpose::SignIn, &email));
+    let _checked = otp.verify(&id, code, Mode::Restore).await?;
     let user = match find_user(ctx, &email).await? {
         Some(user) if user.email_verified => user,
         Some(user) => claim_unverified(ctx, user).await?,
         None if plugin.options.disable_sign_up => return Err(ErrorCode::InvalidOtp.into()),
         None => create_user(ctx, email, name.unwrap_or(""), image).await?,
     };
-    let session = ctx.create_session(&user.id, Remember::Inherit).await?;
+    let session = ctx.session_then_spend(&otp, &id, code, &user.id).await?;
     tracing::info!(target: "kernia::security", user_id = %user.id, "signed in with email code");
     let mut response = wire::json(&json!({ "token": session.token, "user": user }))?;
     ctx.set_session_cookie(&mut response, &session.token, Remember::Inherit);
@@ -253,8 +252,14 @@ pub(crate) async fn reset_password(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> 
     let _checked = ctx.otp(&plugin.policy).verify(&id, code, Mode::Restore).await?;
     let user = find_user(ctx, &email).await?.ok_or(ApiError::new(ErrorCode::UserNotFound))?;
     let hash = ctx.shared.hasher.hash(password).await?;
-    let _spent = ctx.otp(&plugin.policy).consume(&id, code).await?;
-    ctx.set_password_after_reset(&user.id, hash).await?;
+    // The spend gates the write, so of concurrent resets with one code the
+    // password in effect is the one whose request succeeded.
+    let otp = ctx.otp(&plugin.policy);
+    let spent = otp.consume(&id, code).await?;
+    if let Err(error) = ctx.set_password_after_reset(&user.id, hash).await {
+        otp.give_back(spent).await;
+        return Err(error);
+    }
     if !user.email_verified {
         update(ctx, &user.id, UserPatch { email_verified: Some(true), ..UserPatch::default() }).await?;
     }
@@ -293,15 +298,14 @@ pub(crate) async fn change_email(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Re
     let new_email = lower_valid_email(new_email)?;
     ensure(new_email != current.user.email, ErrorCode::EmailIsTheSame)?;
     let address = format!("{}:{new_email}", current.user.id);
-    let _verified = ctx
-        .otp(&plugin.policy)
-        .verify(&identifier(OtpPurpose::ChangeEmail, &address), code, Mode::Consume)
-        .await?;
+    let (otp, id) = (ctx.otp(&plugin.policy), identifier(OtpPurpose::ChangeEmail, &address));
+    let _checked = otp.verify(&id, code, Mode::Restore).await?;
     let patch = UserPatch { email: Some(new_email), email_verified: Some(true), ..UserPatch::default() };
     ctx.shared.store.update_user(&current.user.id, patch, ctx.now).await.map_err(|e| match e.kind() {
         StoreErrorKind::Conflict(_) => ApiError::new(ErrorCode::EmailAlreadyInUse),
         StoreErrorKind::Backend => ApiError::internal("update user", &e),
     })?;
+    let _spent = otp.consume(&id, code).await?;
     let mut response = wire::json(&json!({ "success": true }))?;
     ctx.set_session_cookie(&mut response, &current.session.token, Remember::Inherit);
     Ok(response)

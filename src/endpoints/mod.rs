@@ -252,6 +252,27 @@ impl Ctx<'_> {
         Ok(session)
     }
 
+    /// Signs a user in after a code check that did not spend the code: the
+    /// session is written first and the code spent last, so a failure in
+    /// between leaves the code usable rather than spent without a session;
+    /// a spend lost to a concurrent request takes the session back.
+    pub(crate) async fn session_then_spend(
+        &self,
+        otp: &crate::otp::Otp<'_>,
+        identifier: &str,
+        code: &str,
+        user_id: &str,
+    ) -> Result<Session, ApiError> {
+        let session = self.create_session(user_id, Remember::Inherit).await?;
+        if let Err(error) = otp.consume(identifier, code).await {
+            if let Err(e) = self.shared.store.delete_session(&session.token).await {
+                tracing::error!(target: "kernia", error = %e, "could not take back a session");
+            }
+            return Err(error);
+        }
+        Ok(session)
+    }
+
     /// Adds the `Set-Cookie` headers for a session token (core.md §7).
     pub(crate) fn set_session_cookie(&self, response: &mut Reply, token: &str, remember: Remember) {
         let jar = &self.shared.cookies;

@@ -78,9 +78,11 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Resul
     let attach = fields.opt_bool("updatePhoneNumber").unwrap_or(false);
     fields.finish()?;
     let phone = code_subject(plugin, raw);
-    let _verified = ctx.otp(&plugin.policy).verify(&verify_id(&phone), code, Mode::Consume).await?;
+    let (otp, id) = (ctx.otp(&plugin.policy), verify_id(&phone));
+    let _checked = otp.verify(&id, code, Mode::Restore).await?;
     if attach {
-        return attach_to_current_user(ctx, plugin, &phone).await;
+        let outcome = attach_to_current_user(ctx, plugin, &phone).await;
+        return spend_unless_store_failed(&otp, &id, code, outcome).await;
     }
     let verified = UserPatch { phone_number_verified: Some(true), ..UserPatch::default() };
     let user = match find_user(ctx, &phone).await? {
@@ -90,7 +92,10 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Resul
             .update_user(&user.id, verified, ctx.now)
             .await
             .map_err(store_error("update user"))?,
-        None if plugin.options.disable_sign_up => return Err(ErrorCode::PhoneNumberNotExist.into()),
+        None if plugin.options.disable_sign_up => {
+            let refused = Err(ErrorCode::PhoneNumberNotExist.into());
+            return spend_unless_store_failed(&otp, &id, code, refused).await;
+        }
         None => Some(sign_up(ctx, plugin, &phone).await?),
     };
     let user = user.ok_or(ApiError::new(ErrorCode::FailedToUpdateUser))?;
@@ -99,12 +104,28 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) -> Resul
         callback(phone.clone(), user.clone()).await;
     }
     if disable_session {
+        let _spent = otp.consume(&id, code).await?;
         return wire::json(&json!({ "status": true, "token": null, "user": user }));
     }
-    let session = ctx.create_session(&user.id, Remember::Inherit).await?;
+    let session = ctx.session_then_spend(&otp, &id, code, &user.id).await?;
     let mut response = wire::json(&json!({ "status": true, "token": session.token, "user": user }))?;
     ctx.set_session_cookie(&mut response, &session.token, Remember::Inherit);
     Ok(response)
+}
+
+/// A correct code is spent whatever the answer (as Better Auth does), except
+/// when the store failed: then the code stays usable for a retry.
+async fn spend_unless_store_failed(
+    otp: &crate::otp::Otp<'_>,
+    id: &str,
+    code: &str,
+    outcome: Result<Reply, ApiError>,
+) -> Result<Reply, ApiError> {
+    if matches!(&outcome, Err(e) if e.status().is_server_error()) {
+        return outcome;
+    }
+    let _spent = otp.consume(id, code).await?;
+    outcome
 }
 
 async fn attach_to_current_user(
@@ -235,7 +256,13 @@ pub(crate) async fn reset_password(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>) 
         ErrorCode::PhoneNumberPendingVerification,
     )?;
     let hash = ctx.shared.hasher.hash(password).await?;
-    let _spent = ctx.otp(&plugin.policy).consume(&id, code).await?;
-    ctx.set_password_after_reset(&user.id, hash).await?;
+    // The spend gates the write, so of concurrent resets with one code the
+    // password in effect is the one whose request succeeded.
+    let otp = ctx.otp(&plugin.policy);
+    let spent = otp.consume(&id, code).await?;
+    if let Err(error) = ctx.set_password_after_reset(&user.id, hash).await {
+        otp.give_back(spent).await;
+        return Err(error);
+    }
     wire::json(&json!({ "status": true }))
 }

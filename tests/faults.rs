@@ -1,0 +1,210 @@
+//! Store failures are answers, not crashes, and leave nothing half-done: a
+//! store that fails one operation mid-flow gets a 5xx JSON answer, and the
+//! flow can be completed once the store is back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{App, Reply};
+use kernia::store::{
+    Credential, MemoryStore, Session, SessionWithUser, Store, StoreError, StoreResult, User, UserPatch,
+    Verification,
+};
+use serde_json::json;
+use time::OffsetDateTime;
+
+/// A memory store that fails the operation named in `failing`.
+#[derive(Clone, Default)]
+struct FaultyStore {
+    inner: MemoryStore,
+    failing: Arc<Mutex<Option<&'static str>>>,
+}
+
+impl FaultyStore {
+    fn fail(&self, operation: Option<&'static str>) {
+        *self.failing.lock().unwrap() = operation;
+    }
+
+    fn check(&self, operation: &'static str) -> StoreResult<()> {
+        if *self.failing.lock().unwrap() == Some(operation) {
+            return Err(StoreError::backend(format!("injected failure in {operation}")));
+        }
+        Ok(())
+    }
+}
+
+impl Store for FaultyStore {
+    async fn create_user(&self, user: User, password_hash: Option<String>) -> StoreResult<User> {
+        self.check("create_user")?;
+        self.inner.create_user(user, password_hash).await
+    }
+    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        self.inner.find_user_by_id(id).await
+    }
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.inner.find_user_by_email(email).await
+    }
+    async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
+        self.inner.find_user_by_phone(phone).await
+    }
+    async fn update_user(
+        &self,
+        id: &str,
+        patch: UserPatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        self.check("update_user")?;
+        self.inner.update_user(id, patch, now).await
+    }
+    async fn find_credential(&self, user_id: &str) -> StoreResult<Option<Credential>> {
+        self.inner.find_credential(user_id).await
+    }
+    async fn set_password(&self, user_id: &str, hash: String, now: OffsetDateTime) -> StoreResult<()> {
+        self.check("set_password")?;
+        self.inner.set_password(user_id, hash, now).await
+    }
+    async fn delete_accounts(&self, user_id: &str) -> StoreResult<()> {
+        self.inner.delete_accounts(user_id).await
+    }
+    async fn create_session(&self, session: Session) -> StoreResult<()> {
+        self.check("create_session")?;
+        self.inner.create_session(session).await
+    }
+    async fn find_session(&self, token: &str, now: OffsetDateTime) -> StoreResult<Option<SessionWithUser>> {
+        self.inner.find_session(token, now).await
+    }
+    async fn refresh_session(
+        &self,
+        token: &str,
+        at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Session>> {
+        self.inner.refresh_session(token, at, now).await
+    }
+    async fn delete_session(&self, token: &str) -> StoreResult<()> {
+        self.inner.delete_session(token).await
+    }
+    async fn list_sessions(&self, user_id: &str, now: OffsetDateTime) -> StoreResult<Vec<Session>> {
+        self.inner.list_sessions(user_id, now).await
+    }
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
+        self.check("delete_user_sessions")?;
+        self.inner.delete_user_sessions(user_id, keep).await
+    }
+    async fn create_verification(&self, verification: Verification) -> StoreResult<()> {
+        self.inner.create_verification(verification).await
+    }
+    async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
+        self.inner.find_verification(identifier).await
+    }
+    async fn take_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
+        self.inner.take_verification(identifier).await
+    }
+    async fn restore_verification(&self, verification: Verification) -> StoreResult<bool> {
+        self.inner.restore_verification(verification).await
+    }
+    async fn delete_verifications(&self, identifier: &str) -> StoreResult<()> {
+        self.inner.delete_verifications(identifier).await
+    }
+}
+
+fn app() -> (App, FaultyStore) {
+    let store = FaultyStore::default();
+    let app = App::with(|b| b.store(store.clone()));
+    (app, store)
+}
+
+fn assert_internal(reply: &Reply) {
+    reply.assert_error(500, "INTERNAL_SERVER_ERROR");
+    assert!(reply.set_cookies().is_empty(), "no cookie on a failed request");
+}
+
+#[tokio::test]
+async fn a_failed_session_write_leaves_the_email_code_usable() {
+    let (app, store) = app();
+    let email = "fault-otp@example.com";
+    app.post("/email-otp/send-verification-otp", json!({ "email": email, "type": "sign-in" }), "").await;
+    let code = app.outbox.email_code(email).unwrap();
+    store.fail(Some("create_session"));
+    assert_internal(&app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await);
+    store.fail(None);
+    let retry = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
+    assert_eq!(retry.status, 200, "the code was not spent by the failed request: {}", retry.body);
+}
+
+#[tokio::test]
+async fn a_failed_session_write_leaves_the_sms_code_usable() {
+    let (app, store) = app();
+    let phone = "+15550700001";
+    app.post("/phone-number/send-otp", json!({ "phoneNumber": phone }), "").await;
+    let code = app.outbox.sms_code(phone).unwrap();
+    store.fail(Some("create_session"));
+    assert_internal(
+        &app.post("/phone-number/verify", json!({ "phoneNumber": phone, "code": code }), "").await,
+    );
+    store.fail(None);
+    let retry = app.post("/phone-number/verify", json!({ "phoneNumber": phone, "code": code }), "").await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+}
+
+#[tokio::test]
+async fn a_failed_password_write_gives_the_reset_code_back() {
+    let (app, store) = app();
+    let email = "fault-reset@example.com";
+    app.sign_up(email, "old-password1").await;
+    app.post("/email-otp/request-password-reset", json!({ "email": email }), "").await;
+    let code = app.outbox.email_code(email).unwrap();
+    let reset = json!({ "email": email, "otp": code, "password": "new-password1" });
+    store.fail(Some("set_password"));
+    assert_internal(&app.post("/email-otp/reset-password", reset.clone(), "").await);
+    let old = json!({ "email": email, "password": "old-password1" });
+    assert_eq!(app.post("/sign-in/email", old, "").await.status, 200, "the password did not change");
+    store.fail(None);
+    assert_eq!(app.post("/email-otp/reset-password", reset, "").await.status, 200, "the code came back");
+    let new = json!({ "email": email, "password": "new-password1" });
+    assert_eq!(app.post("/sign-in/email", new, "").await.status, 200);
+}
+
+#[tokio::test]
+async fn change_password_with_revocation_fails_closed() {
+    let (app, store) = app();
+    let email = "fault-change@example.com";
+    let cookie = app.sign_up(email, "old-password1").await;
+    let change = json!({ "currentPassword": "old-password1", "newPassword": "new-password1", "revokeOtherSessions": true });
+    store.fail(Some("delete_user_sessions"));
+    assert_internal(&app.post("/change-password", change.clone(), &cookie).await);
+    let old = json!({ "email": email, "password": "old-password1" });
+    assert_eq!(
+        app.post("/sign-in/email", old, "").await.status,
+        200,
+        "no new password without the revocation"
+    );
+
+    store.fail(Some("set_password"));
+    assert_internal(&app.post("/change-password", change, &cookie).await);
+    let session = app.get("/get-session", &cookie).await;
+    assert_eq!(
+        session.body, "null",
+        "sessions were revoked before the failed write: signed out, never half-changed"
+    );
+    let old = json!({ "email": email, "password": "old-password1" });
+    assert_eq!(app.post("/sign-in/email", old, "").await.status, 200, "the old password still holds");
+}
+
+#[tokio::test]
+async fn the_service_answers_normally_after_store_failures() {
+    let (app, store) = app();
+    store.fail(Some("create_user"));
+    let reply = app
+        .post(
+            "/sign-up/email",
+            json!({ "name": "A", "email": "f@example.com", "password": "password123" }),
+            "",
+        )
+        .await;
+    reply.assert_error(422, "FAILED_TO_CREATE_USER");
+    store.fail(None);
+    app.sign_up("f@example.com", "password123").await;
+}
