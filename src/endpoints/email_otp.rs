@@ -9,7 +9,7 @@ use crate::email_otp::{EmailOtp, ResendStrategy};
 use crate::error::{ApiError, ErrorCode};
 use crate::otp::Mode;
 use crate::shared::Plugin;
-use crate::store::{StoreErrorKind, User, UserPatch};
+use crate::store::{StoreErrorKind, UniqueField, User, UserPatch};
 use crate::wire::{self, Fields, ensure, is_valid_email};
 
 /// The verification identifier of a code (kernia-decisions.md D3).
@@ -200,7 +200,7 @@ async fn create_user(
     let user = User {
         id: crypto::random_id()?,
         name: name.to_owned(),
-        email,
+        email: email.clone(),
         email_verified: true,
         image: image.map(str::to_owned),
         created_at: ctx.now,
@@ -208,10 +208,18 @@ async fn create_user(
         phone_number: None,
         phone_number_verified: false,
     };
-    ctx.shared.store.create_user(user, None).await.map_err(|e| match e.kind() {
-        StoreErrorKind::Conflict(_) => ApiError::new(ErrorCode::FailedToCreateUser),
-        StoreErrorKind::Backend => ApiError::internal("create user", &e),
-    })
+    match ctx.shared.store.create_user(user, None).await {
+        Ok(user) => Ok(user),
+        // A concurrent request with the same code created it first; only one
+        // of them will spend the code.
+        Err(e) if e.kind() == StoreErrorKind::Conflict(UniqueField::Email) => {
+            find_user(ctx, &email).await?.ok_or(ApiError::new(ErrorCode::FailedToCreateUser))
+        }
+        Err(e) if matches!(e.kind(), StoreErrorKind::Conflict(_)) => {
+            Err(ErrorCode::FailedToCreateUser.into())
+        }
+        Err(e) => Err(ApiError::internal("create user", &e)),
+    }
 }
 
 async fn update(ctx: &Ctx<'_>, user_id: &str, patch: UserPatch) -> Result<User, ApiError> {

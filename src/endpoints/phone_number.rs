@@ -9,7 +9,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::otp::Mode;
 use crate::phone_number::{PhoneNumber, mask};
 use crate::shared::Plugin;
-use crate::store::{StoreErrorKind, User, UserPatch};
+use crate::store::{StoreErrorKind, UniqueField, User, UserPatch};
 use crate::wire::{self, Fields, ensure, js_length};
 
 fn verify_id(phone: &str) -> String {
@@ -165,12 +165,18 @@ async fn sign_up(ctx: &Ctx<'_>, plugin: &Plugin<PhoneNumber>, phone: &str) -> Re
         phone_number: Some(phone.to_owned()),
         phone_number_verified: true,
     };
-    ctx.shared.store.create_user(user, None).await.map_err(|e| match e.kind() {
-        StoreErrorKind::Conflict(_) => {
-            ApiError::new(ErrorCode::FailedToCreateUser).with_status(http::StatusCode::INTERNAL_SERVER_ERROR)
+    let failed =
+        || ApiError::new(ErrorCode::FailedToCreateUser).with_status(http::StatusCode::INTERNAL_SERVER_ERROR);
+    match ctx.shared.store.create_user(user, None).await {
+        Ok(user) => Ok(user),
+        // A concurrent request with the same code created it first; only one
+        // of them will spend the code.
+        Err(e) if e.kind() == StoreErrorKind::Conflict(UniqueField::PhoneNumber) => {
+            find_user(ctx, phone).await?.ok_or_else(failed)
         }
-        StoreErrorKind::Backend => ApiError::internal("create user", &e),
-    })
+        Err(e) if matches!(e.kind(), StoreErrorKind::Conflict(_)) => Err(failed()),
+        Err(e) => Err(ApiError::internal("create user", &e)),
+    }
 }
 
 /// `POST /sign-in/phone-number`: phone + password.
