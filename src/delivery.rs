@@ -7,6 +7,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::ApiError;
+use crate::store::DynStore;
+
 /// What a delivery callback may fail with.
 pub type DeliveryError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -175,12 +178,18 @@ pub(crate) enum Delivered {
 }
 
 impl Courier {
-    /// Runs the callback per the mode. `on_failure` runs after a failed
-    /// background delivery (e.g. to withdraw the code).
-    pub(crate) async fn deliver<W>(&self, message: Outgoing, on_failure: W) -> Delivered
-    where
-        W: Future<Output = ()> + Send + 'static,
-    {
+    /// Runs the callback per the mode. A code that was not delivered is
+    /// withdrawn from `store` in either mode, so no usable code is left that
+    /// its owner never received.
+    ///
+    /// # Errors
+    /// Only when an awaited delivery failed and the withdrawal failed too.
+    pub(crate) async fn deliver(
+        &self,
+        message: Outgoing,
+        store: Arc<dyn DynStore>,
+        identifier: String,
+    ) -> Result<Delivered, ApiError> {
         let sender = self.sender.clone();
         let channel = match &message {
             Outgoing::Email { .. } => "email",
@@ -192,17 +201,23 @@ impl Courier {
                 tokio::spawn(async move {
                     if !matches!(task.await, Ok(Ok(()))) {
                         tracing::warn!(target: "kernia::security", channel, "code delivery failed");
-                        on_failure.await;
+                        if let Err(e) = store.delete_verifications(&identifier).await {
+                            tracing::error!(target: "kernia", error = %e, "could not withdraw an undelivered code");
+                        }
                     }
                 });
-                Delivered::Ok
+                Ok(Delivered::Ok)
             }
             DeliveryMode::Await(limit) => match tokio::time::timeout(limit, task).await {
-                Ok(Ok(Ok(()))) => Delivered::Ok,
+                Ok(Ok(Ok(()))) => Ok(Delivered::Ok),
                 outcome => {
                     let timed_out = outcome.is_err();
                     tracing::warn!(target: "kernia::security", channel, timed_out, "code delivery failed");
-                    Delivered::Failed
+                    store
+                        .delete_verifications(&identifier)
+                        .await
+                        .map_err(|e| ApiError::internal("withdraw an undelivered code", &e))?;
+                    Ok(Delivered::Failed)
                 }
             },
         }

@@ -193,11 +193,6 @@ impl Otp<'_> {
             tracing::error!(target: "kernia", error = %e, "could not give a spent code back");
         }
     }
-
-    /// Withdraws every code of `identifier`.
-    pub(crate) async fn withdraw(&self, identifier: &str) -> Result<(), ApiError> {
-        self.store.delete_verifications(identifier).await.map_err(store_failed)
-    }
 }
 
 /// `<stored>:<attempts>`, split at the last `:`; a missing or bad count is 0.

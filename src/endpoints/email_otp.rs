@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{Ctx, Remember, Reply, store_error};
 use crate::crypto;
-use crate::delivery::{Delivered, OtpPurpose, Outgoing};
+use crate::delivery::{OtpPurpose, Outgoing};
 use crate::email_otp::{EmailOtp, ResendStrategy};
 use crate::error::{ApiError, ErrorCode};
 use crate::otp::Mode;
@@ -38,17 +38,10 @@ pub(crate) async fn send_code(
 ) -> Result<(), ApiError> {
     let id = identifier(purpose, subject);
     let code = issue(ctx, plugin, &id, email, purpose).await?;
-    let store = ctx.shared.store.clone();
-    let withdraw = {
-        let id = id.clone();
-        async move {
-            let _ = store.delete_verifications(&id).await;
-        }
-    };
     let message = Outgoing::Email { email: email.to_owned(), otp: code, purpose };
-    if plugin.options.courier.deliver(message, withdraw).await == Delivered::Failed {
-        ctx.otp(&plugin.policy).withdraw(&id).await?;
-    }
+    // Like Better Auth, a failed email delivery still answers success (the
+    // courier has withdrawn the code).
+    plugin.options.courier.deliver(message, ctx.shared.store.clone(), id).await?;
     Ok(())
 }
 

@@ -278,9 +278,10 @@ impl Ctx<'_> {
         let jar = &self.shared.cookies;
         let signer = &self.shared.signer;
         let max_age = u64::try_from(self.shared.session.expires_in.whole_seconds()).unwrap_or(0);
+        let carries_dont_remember = self.dont_remember();
         let forget = match remember {
             Remember::Explicit(remember) => !remember,
-            Remember::Inherit => self.dont_remember(),
+            Remember::Inherit => carries_dont_remember,
         };
         let headers = response.headers_mut();
         if forget {
@@ -289,7 +290,7 @@ impl Ctx<'_> {
         } else {
             headers
                 .append(header::SET_COOKIE, jar.set_signed(&jar.session_token, token, signer, Some(max_age)));
-            if matches!(remember, Remember::Explicit(true)) && self.dont_remember() {
+            if matches!(remember, Remember::Explicit(true)) && carries_dont_remember {
                 headers.append(header::SET_COOKIE, jar.clear(&jar.dont_remember));
             }
         }

@@ -45,14 +45,8 @@ async fn send_code(
         ctx.limit_recipient("sms-budget", "all", &[budget]).await?;
     }
     let code = ctx.otp(&plugin.policy).issue(&id).await?;
-    let store = ctx.shared.store.clone();
-    let withdraw_id = id.clone();
-    let withdraw = async move {
-        let _ = store.delete_verifications(&withdraw_id).await;
-    };
     let message = Outgoing::Sms { phone: phone.to_owned(), message: PhoneNumber::render(template, &code) };
-    if options.courier.deliver(message, withdraw).await == Delivered::Failed {
-        ctx.otp(&plugin.policy).withdraw(&id).await?;
+    if options.courier.deliver(message, ctx.shared.store.clone(), id).await? == Delivered::Failed {
         return Err(ErrorCode::InternalServerError.into());
     }
     tracing::info!(target: "kernia::security", number = %mask(phone), "SMS code sent");

@@ -96,13 +96,8 @@ pub(crate) async fn revoke_session(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     fields.finish()?;
     let current = ctx.require_session().await?;
     let store = &ctx.shared.store;
-    let owned = store
-        .list_sessions(&current.user.id, ctx.now)
-        .await
-        .map_err(store_error("list sessions"))?
-        .iter()
-        .any(|s| s.token == token);
-    if owned {
+    let target = store.find_session(token, ctx.now).await.map_err(store_error("find session"))?;
+    if target.is_some_and(|t| t.session.user_id == current.user.id) {
         store.delete_session(token).await.map_err(revoke_failed)?;
     }
     let mut response = wire::json(&json!({ "status": true }))?;
