@@ -61,6 +61,7 @@ pub struct KerniaBuilder {
     email_otp: Option<EmailOtp>,
     phone_number: Option<PhoneNumber>,
     sweep_interval: Option<StdDuration>,
+    request_timeout: Option<StdDuration>,
 }
 
 impl std::fmt::Debug for KerniaBuilder {
@@ -118,6 +119,7 @@ impl KerniaBuilder {
             email_otp: None,
             phone_number: None,
             sweep_interval: Some(StdDuration::from_secs(60)),
+            request_timeout: Some(StdDuration::from_secs(10)),
         }
     }
 
@@ -323,6 +325,15 @@ impl KerniaBuilder {
         self
     }
 
+    /// The longest an auth request may take before it is answered `503
+    /// SERVICE_UNAVAILABLE` (default 10 s). It bounds a stalled store, a full
+    /// password-hashing queue and an awaited delivery alike; the work in flight
+    /// is dropped, which rolls back SQL transactions. `None` waits forever.
+    pub fn request_timeout(mut self, timeout: Option<StdDuration>) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
     /// Adds the email OTP plugin.
     pub fn email_otp(mut self, plugin: EmailOtp) -> Self {
         self.email_otp = Some(plugin);
@@ -429,6 +440,7 @@ impl KerniaBuilder {
                 interval_ms: i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1),
                 next_ms: AtomicI64::new(0),
             }),
+            request_timeout: self.request_timeout,
         };
         Ok(KerniaLayer { shared: Arc::new(shared) })
     }

@@ -23,6 +23,7 @@ pub enum ErrorCode {
     ValidationError,
     Unauthorized,
     InternalServerError,
+    ServiceUnavailable,
     TooManyRequests,
     MethodNotAllowedDeferSessionRequired,
     // core
@@ -101,6 +102,11 @@ impl ErrorCode {
             InternalServerError => {
                 (Some("INTERNAL_SERVER_ERROR"), StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
+            ServiceUnavailable => (
+                Some("SERVICE_UNAVAILABLE"),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service did not answer in time. Please try again later.",
+            ),
             TooManyRequests => {
                 (None, StatusCode::TOO_MANY_REQUESTS, "Too many requests. Please try again later.")
             }

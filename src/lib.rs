@@ -37,6 +37,7 @@ mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
 mod future;
+pub mod guide;
 mod layer;
 mod origin;
 pub mod otp;

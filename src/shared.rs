@@ -37,6 +37,7 @@ pub(crate) struct Shared {
     pub(crate) email_otp: Option<Plugin<EmailOtp>>,
     pub(crate) phone_number: Option<Plugin<PhoneNumber>>,
     pub(crate) sweep: Option<Sweep>,
+    pub(crate) request_timeout: Option<std::time::Duration>,
 }
 
 /// The opportunistic clean-up of expired rows: at most once per `interval`,

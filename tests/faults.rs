@@ -1,6 +1,7 @@
 //! Store failures are answers, not crashes, and leave nothing half-done: a
 //! store that fails one operation mid-flow gets a 5xx JSON answer, and the
-//! flow can be completed once the store is back.
+//! flow can be completed once the store is back. A store that stalls is cut
+//! off by the request timeout with a 503 JSON answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -15,11 +16,13 @@ use kernia::store::{
 use serde_json::json;
 use time::OffsetDateTime;
 
-/// A memory store that fails the operation named in `failing`.
+/// A memory store that fails the operation named in `failing`, or never
+/// answers the one named in `stalling`.
 #[derive(Clone, Default)]
 struct FaultyStore {
     inner: MemoryStore,
     failing: Arc<Mutex<Option<&'static str>>>,
+    stalling: Arc<Mutex<Option<&'static str>>>,
 }
 
 impl FaultyStore {
@@ -27,7 +30,14 @@ impl FaultyStore {
         *self.failing.lock().unwrap() = operation;
     }
 
-    fn check(&self, operation: &'static str) -> StoreResult<()> {
+    fn stall(&self, operation: Option<&'static str>) {
+        *self.stalling.lock().unwrap() = operation;
+    }
+
+    async fn check(&self, operation: &'static str) -> StoreResult<()> {
+        if *self.stalling.lock().unwrap() == Some(operation) {
+            std::future::pending::<()>().await;
+        }
         if *self.failing.lock().unwrap() == Some(operation) {
             return Err(StoreError::backend(format!("injected failure in {operation}")));
         }
@@ -37,7 +47,7 @@ impl FaultyStore {
 
 impl Store for FaultyStore {
     async fn create_user(&self, user: User, password_hash: Option<String>) -> StoreResult<User> {
-        self.check("create_user")?;
+        self.check("create_user").await?;
         self.inner.create_user(user, password_hash).await
     }
     async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
@@ -55,24 +65,25 @@ impl Store for FaultyStore {
         patch: UserPatch,
         now: OffsetDateTime,
     ) -> StoreResult<Option<User>> {
-        self.check("update_user")?;
+        self.check("update_user").await?;
         self.inner.update_user(id, patch, now).await
     }
     async fn find_credential(&self, user_id: &str) -> StoreResult<Option<Credential>> {
         self.inner.find_credential(user_id).await
     }
     async fn set_password(&self, user_id: &str, hash: String, now: OffsetDateTime) -> StoreResult<()> {
-        self.check("set_password")?;
+        self.check("set_password").await?;
         self.inner.set_password(user_id, hash, now).await
     }
     async fn delete_accounts(&self, user_id: &str) -> StoreResult<()> {
         self.inner.delete_accounts(user_id).await
     }
     async fn create_session(&self, session: Session) -> StoreResult<()> {
-        self.check("create_session")?;
+        self.check("create_session").await?;
         self.inner.create_session(session).await
     }
     async fn find_session(&self, token: &str, now: OffsetDateTime) -> StoreResult<Option<SessionWithUser>> {
+        self.check("find_session").await?;
         self.inner.find_session(token, now).await
     }
     async fn refresh_session(
@@ -90,7 +101,7 @@ impl Store for FaultyStore {
         self.inner.list_sessions(user_id, now).await
     }
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
-        self.check("delete_user_sessions")?;
+        self.check("delete_user_sessions").await?;
         self.inner.delete_user_sessions(user_id, keep).await
     }
     async fn create_verification(&self, verification: Verification) -> StoreResult<()> {
@@ -100,6 +111,7 @@ impl Store for FaultyStore {
         self.inner.find_verification(identifier).await
     }
     async fn take_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
+        self.check("take_verification").await?;
         self.inner.take_verification(identifier).await
     }
     async fn restore_verification(&self, verification: Verification) -> StoreResult<bool> {
@@ -207,4 +219,59 @@ async fn the_service_answers_normally_after_store_failures() {
     reply.assert_error(422, "FAILED_TO_CREATE_USER");
     store.fail(None);
     app.sign_up("f@example.com", "password123").await;
+}
+
+fn app_with_timeout() -> (App, FaultyStore) {
+    let store = FaultyStore::default();
+    let timeout = Some(std::time::Duration::from_millis(200));
+    let app = App::with(|b| b.store(store.clone()).request_timeout(timeout));
+    (app, store)
+}
+
+#[tokio::test]
+async fn a_stalled_session_read_is_answered_503_and_service_resumes() {
+    let (app, store) = app_with_timeout();
+    let cookie = app.sign_up("stall-read@example.com", "password123").await;
+    store.stall(Some("find_session"));
+    let reply = app.get("/get-session", &cookie).await;
+    reply.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert!(reply.set_cookies().is_empty(), "a timed-out request sets no cookie");
+    store.stall(None);
+    let session = app.get("/get-session", &cookie).await;
+    assert_eq!(session.status, 200);
+    assert_eq!(session.json()["user"]["email"], "stall-read@example.com");
+}
+
+#[tokio::test]
+async fn a_stalled_code_take_is_answered_503_and_a_new_code_signs_in() {
+    let (app, store) = app_with_timeout();
+    let email = "stall-otp@example.com";
+    let send = json!({ "email": email, "type": "sign-in" });
+    app.post("/email-otp/send-verification-otp", send.clone(), "").await;
+    let code = app.outbox.email_code(email).unwrap();
+    store.stall(Some("take_verification"));
+    let stalled = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
+    stalled.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert!(stalled.set_cookies().is_empty());
+    store.stall(None);
+    let retry = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
+    assert_eq!(retry.status, 200, "the stalled take never ran, so the code is intact: {}", retry.body);
+}
+
+#[tokio::test]
+async fn a_stalled_session_write_leaves_the_code_usable() {
+    let (app, store) = app_with_timeout();
+    let email = "stall-write@example.com";
+    let send = json!({ "email": email, "type": "sign-in" });
+    app.post("/email-otp/send-verification-otp", send, "").await;
+    let code = app.outbox.email_code(email).unwrap();
+    store.stall(Some("create_session"));
+    let stalled = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
+    stalled.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert!(stalled.set_cookies().is_empty());
+    store.stall(None);
+    let retry = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
+    assert_eq!(retry.status, 200, "the code is spent only after the session exists: {}", retry.body);
+    let replay = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
+    replay.assert_error(400, "INVALID_OTP");
 }

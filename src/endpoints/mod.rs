@@ -45,7 +45,7 @@ where
         status = tracing::field::Empty
     );
     async move {
-        let response = match pipeline(&shared, &path, request).await {
+        let response = match within_timeout(&shared, pipeline(&shared, &path, request)).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
         };
@@ -54,6 +54,17 @@ where
     }
     .instrument(span)
     .await
+}
+
+async fn within_timeout(
+    shared: &Shared,
+    work: impl Future<Output = Result<Reply, ApiError>>,
+) -> Result<Reply, ApiError> {
+    let Some(limit) = shared.request_timeout else { return work.await };
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        tracing::warn!(target: "kernia", timeout_ms = limit.as_millis(), "auth request timed out");
+        Err(ErrorCode::ServiceUnavailable.into())
+    })
 }
 
 async fn pipeline<B>(shared: &Shared, path: &str, request: Request<B>) -> Result<Reply, ApiError>

@@ -1,0 +1,1 @@
+//! Guides: the configuration reference and migrating from Better Auth (Node).
