@@ -13,7 +13,12 @@
 //! `KERNIA_DATABASE_URL` (`sqlite://kernia-dev.db` in the working directory;
 //! also `postgres://…` with the `postgres` feature, or `memory`),
 //! `KERNIA_REDIS_URL` (with the `redis` feature: codes and rate limits shared
-//! by several instances).
+//! by several instances), `KERNIA_DEMO_DIR` (the built demo page, default
+//! `web/dist` in this repository).
+//!
+//! `GET /` serves the demo page built by `web/build.sh` (sign in by email or
+//! SMS code, or phone + password, with the official Better Auth client), or
+//! a note on how to build it.
 //!
 //! Every code is printed, so a person can sign in by hand. Deliveries are
 //! awaited (they only append to the outbox), which the conformance suite's
@@ -22,10 +27,14 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use kernia::delivery::{DeliveryError, DeliveryMode, OtpPurpose};
 use kernia::email_otp::EmailOtp;
@@ -67,7 +76,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .expires_in(expires_in)
     .allowed_attempts(attempts)
     .disable_sign_up(disable_sign_up)
-    .delivery(delivery);
+    .delivery(delivery)
+    // Change notices go to the console only: the outbox holds codes.
+    .send_change_notice(|old: String, new: String| {
+        println!("change notice to {old}: the account's email is now {new}");
+        async { Ok(()) }
+    });
 
     let sms_outbox = outbox.clone();
     let phone = PhoneNumber::new(move |phone: String, message: String| {
@@ -81,7 +95,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .disable_sign_up(disable_sign_up)
     // The test suites use fictional +1555… numbers that libphonenumber rejects.
     .validation(PhoneValidation::E164Shape)
-    .delivery(delivery);
+    .delivery(delivery)
+    .send_change_notice(|old: String, new: String| {
+        println!("SMS to {old}: this number was replaced by {new} on your account");
+        async { Ok(()) }
+    });
 
     let builder = KerniaLayer::builder()
         .secret(secret())
@@ -92,19 +110,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .phone_number(phone);
     let auth = with_store(builder).await?.build()?;
 
-    let app =
-        Router::new()
-            .route("/hello", get(|| async { "hello" }))
-            .route(
-                "/api/me",
-                get(|CurrentSession(session): CurrentSession| async move {
-                    Json(json!({ "user": session.user }))
-                }),
-            )
-            .layer(auth);
+    let app = Router::new().route("/hello", get(|| async { "hello" })).route(
+        "/api/me",
+        get(|CurrentSession(session): CurrentSession| async move { Json(json!({ "user": session.user })) }),
+    );
+    let app = demo_routes(app).layer(auth);
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    // Small JSON answers on keep-alive connections: send each at once (no Nagle delay).
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tracing::info!("Kernia dev server on http://127.0.0.1:{port} (auth under {base_url}/api/auth)");
+    tracing::info!("demo page on {base_url}/");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown())
         .await?;
@@ -112,6 +129,49 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 type BoxError = Box<dyn std::error::Error>;
+
+/// The demo page's files: fixed routes to fixed names, so no request path
+/// ever reaches the file system.
+const DEMO_FILES: [(&str, &str, &str); 3] = [
+    ("/", "index.html", "text/html; charset=utf-8"),
+    ("/demo.js", "demo.js", "text/javascript; charset=utf-8"),
+    ("/demo.css", "demo.css", "text/css; charset=utf-8"),
+];
+
+/// Shown at `/` while `web/dist` has no build.
+const DEMO_NOT_BUILT: &str = "<!doctype html>
+<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Kernia dev server</title></head>
+<body><h1>Kernia dev server</h1>
+<p>The demo page is not built. Build it with <code>web/build.sh</code> (needs Node.js 20+), then reload.
+Set <code>KERNIA_DEMO_DIR</code> to serve a build from elsewhere.</p>
+<p>The auth API answers under <code>/api/auth</code> either way.</p></body></html>
+";
+
+/// `app` plus the demo page's routes, read from disk on each request so a
+/// rebuild needs no restart.
+fn demo_routes(app: Router) -> Router {
+    let dir = env("KERNIA_DEMO_DIR")
+        .map_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist")), PathBuf::from);
+    DEMO_FILES.into_iter().fold(app, |app, (route, name, content_type)| {
+        let path = dir.join(name);
+        app.route(route, get(move || demo_file(path.clone(), content_type)))
+    })
+}
+
+async fn demo_file(path: PathBuf, content_type: &'static str) -> Response {
+    match tokio::fs::read(&path).await {
+        Ok(body) => {
+            let headers = [
+                (CONTENT_TYPE, content_type),
+                (CACHE_CONTROL, "no-cache"),
+                (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ];
+            (headers, body).into_response()
+        }
+        Err(_) if content_type.starts_with("text/html") => Html(DEMO_NOT_BUILT).into_response(),
+        Err(_) => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
 
 /// The store named by `KERNIA_DATABASE_URL` (migrated), plus Redis when
 /// `KERNIA_REDIS_URL` is set.
@@ -179,9 +239,10 @@ impl Outbox {
     fn deliver(&self, line: &Value, console: &str) -> Result<(), DeliveryError> {
         println!("{console}");
         if let Some(file) = &self.0 {
-            let mut file = file.lock().map_err(|_| "outbox lock poisoned")?;
-            writeln!(file, "{line}")?;
-            file.flush()?;
+            // One write(2) per line: `writeln!` on a `File` would issue one per JSON token.
+            let mut text = line.to_string();
+            text.push('\n');
+            file.lock().map_err(|_| "outbox lock poisoned")?.write_all(text.as_bytes())?;
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 # Kernia's whole test run: lints, the Rust tests (the store tests need the
 # PostgreSQL and Redis servers at 127.0.0.1:5432 and :6379, and fail without
 # them), docs, benches (build only), the official-client tests against the dev
-# server, and, when the shared conformance suite sits beside this repository,
-# that suite on the default SQLite store and on PostgreSQL.
+# server, the demo page in headless Chromium (/usr/bin/chromium), and, when
+# the shared conformance suite sits beside this repository, that suite on the
+# default SQLite store and on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,8 @@ cargo build --release --example server --features postgres,redis
 server="$PWD/target/release/examples/server"
 step "official client tests"
 tests/client/run.sh
+step "browser test (demo page in headless Chromium)"
+tests/browser/run.sh
 conformance="../shared/conformance/run.sh"
 if [ -x "$conformance" ]; then
   scratch=$(mktemp -d)

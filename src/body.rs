@@ -64,3 +64,57 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use std::collections::VecDeque;
+
+    use http_body_util::BodyExt;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// An inner body that yields its chunks one frame at a time.
+    struct Chunks(VecDeque<Bytes>);
+
+    impl Body for Chunks {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(|chunk| Ok(Frame::data(chunk))))
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.0.is_empty()
+        }
+    }
+
+    fn collect<B: Body<Data = Bytes>>(body: B) -> Option<Bytes> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().ok()?;
+        runtime.block_on(body.collect()).ok().map(|c| c.to_bytes())
+    }
+
+    proptest! {
+        #[test]
+        fn kernia_bodies_carry_their_bytes_exactly(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
+            let body = ResponseBody::<Chunks>::kernia(Full::new(Bytes::from(bytes.clone())));
+            prop_assert_eq!(body.size_hint().exact(), Some(bytes.len() as u64));
+            prop_assert_eq!(body.is_end_stream(), bytes.is_empty());
+            prop_assert_eq!(collect(body), Some(Bytes::from(bytes)));
+        }
+
+        #[test]
+        fn inner_bodies_pass_through_untouched(
+            chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..256), 0..8),
+        ) {
+            let inner = Chunks(chunks.iter().map(|c| Bytes::from(c.clone())).collect());
+            let body = ResponseBody::inner(inner);
+            prop_assert_eq!(body.is_end_stream(), chunks.is_empty());
+            prop_assert_eq!(collect(body), Some(Bytes::from(chunks.concat())));
+        }
+    }
+}

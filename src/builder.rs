@@ -13,9 +13,10 @@ use crate::cookies::CookieJar;
 use crate::crypto::{Sealer, Signer};
 use crate::email_otp::{EmailOtp, ResendStrategy};
 use crate::error::{ConfigError, ErrorCode};
+use crate::hooks::{self, HookError, Hooks, SignIn, SignUp, Verification};
 use crate::layer::KerniaLayer;
 use crate::origin::{Origins, origin_of};
-use crate::otp::OtpPolicy;
+use crate::otp::{Lockout, OtpPolicy};
 use crate::password::PasswordHasher;
 use crate::phone_number::PhoneNumber;
 use crate::rate_limit::{DynRateLimitStore, MemoryRateLimitStore, RateLimitStore, RateLimiter, Rule, Rules};
@@ -62,6 +63,7 @@ pub struct KerniaBuilder {
     phone_number: Option<PhoneNumber>,
     sweep_interval: Option<StdDuration>,
     request_timeout: Option<StdDuration>,
+    hooks: Hooks,
 }
 
 impl std::fmt::Debug for KerniaBuilder {
@@ -120,6 +122,7 @@ impl KerniaBuilder {
             phone_number: None,
             sweep_interval: Some(StdDuration::from_secs(60)),
             request_timeout: Some(StdDuration::from_secs(10)),
+            hooks: Hooks::default(),
         }
     }
 
@@ -346,6 +349,106 @@ impl KerniaBuilder {
         self
     }
 
+    /// Called after a user is created, by `/sign-up/email`, `/sign-in/email-otp`
+    /// (a new address) or `/phone-number/verify` (a new number); awaited
+    /// before the response. An error answers 500 and the user stays: see
+    /// [`crate::hooks`] for the rules and why to provision in
+    /// [`after_sign_in`](Self::after_sign_in) too.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use kernia::{KerniaLayer, hooks::SignUp};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let profiles = Arc::new(Mutex::new(Vec::new()));
+    /// let rows = profiles.clone();
+    /// let auth = KerniaLayer::builder()
+    ///     .secret("a-long-random-secret-of-at-least-32-bytes!")
+    ///     .base_url("http://localhost:3000")
+    ///     .after_sign_up(move |event: SignUp| {
+    ///         let rows = rows.clone();
+    ///         async move {
+    ///             // e.g. INSERT INTO profile (user_id) VALUES ($1) ON CONFLICT DO NOTHING
+    ///             rows.lock().map_err(|_| "poisoned")?.push(event.user.id);
+    ///             Ok(())
+    ///         }
+    ///     })
+    ///     .build()?;
+    ///
+    /// let app = auth.layer(tower::service_fn(|_: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// }));
+    /// let sign_up = http::Request::post("/api/auth/sign-up/email")
+    ///     .header("content-type", "application/json")
+    ///     .body(r#"{"name":"Ada","email":"ada@example.com","password":"correct horse"}"#.to_owned())?;
+    /// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// let response = runtime.block_on(app.oneshot(sign_up))?;
+    /// assert_eq!(response.status(), 200);
+    /// assert_eq!(profiles.lock().map_err(|_| "poisoned")?.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn after_sign_up<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(SignUp) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.sign_up = Some(hooks::boxed(hook));
+        self
+    }
+
+    /// Called after every sign-in that hands out a session (password, email
+    /// code, phone code, phone + password, and sign-up with auto sign-in),
+    /// with the user and the new session; awaited before the response. An
+    /// error answers 500 and the session is deleted, so the client is not
+    /// signed in; signing in again runs the hook again (see [`crate::hooks`]).
+    ///
+    /// ```
+    /// use kernia::{KerniaLayer, hooks::SignIn};
+    /// let auth = KerniaLayer::builder()
+    ///     .secret("a-long-random-secret-of-at-least-32-bytes!")
+    ///     .after_sign_in(|event: SignIn| async move {
+    ///         println!("{} signed in ({:?}, new user: {})", event.user.id, event.method, event.new_user);
+    ///         Ok(())
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), kernia::ConfigError>(())
+    /// ```
+    pub fn after_sign_in<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(SignIn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.sign_in = Some(hooks::boxed(hook));
+        self
+    }
+
+    /// Called after a user proves an address with `/email-otp/verify-email`
+    /// or `/phone-number/verify` (which also attaches a number with
+    /// `updatePhoneNumber`), with the updated user; awaited before the
+    /// response. An error answers 500; the address stays verified.
+    ///
+    /// ```
+    /// use kernia::{KerniaLayer, hooks::{Channel, Verification}};
+    /// let auth = KerniaLayer::builder()
+    ///     .secret("a-long-random-secret-of-at-least-32-bytes!")
+    ///     .after_verification(|event: Verification| async move {
+    ///         if event.channel == Channel::Sms {
+    ///             println!("{} proved {:?}", event.user.id, event.user.phone_number);
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), kernia::ConfigError>(())
+    /// ```
+    pub fn after_verification<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Verification) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.verification = Some(hooks::boxed(hook));
+        self
+    }
+
     /// Validates the configuration and builds the layer.
     ///
     /// # Errors
@@ -382,28 +485,28 @@ impl KerniaBuilder {
                         reason: "resend_strategy Reuse needs OtpStorage::Encrypted (hashed codes cannot be resent)",
                     });
                 }
-                let policy = policy(
-                    "email_otp",
-                    p.otp_length,
-                    p.expires_in,
-                    p.allowed_attempts,
-                    p.storage,
-                    ErrorCode::InvalidOtp,
-                )?;
+                let codes = Codes {
+                    length: p.otp_length,
+                    expires_in: p.expires_in,
+                    allowed_attempts: p.allowed_attempts,
+                    storage: p.storage,
+                    lockout: p.lockout,
+                };
+                let policy = policy("email_otp", codes, ErrorCode::InvalidOtp)?;
                 Some(Plugin { options: p, policy })
             }
             None => None,
         };
         let phone_number = match self.phone_number.take() {
             Some(p) => {
-                let policy = policy(
-                    "phone_number",
-                    p.otp_length,
-                    p.expires_in,
-                    p.allowed_attempts,
-                    p.storage,
-                    ErrorCode::OtpNotFound,
-                )?;
+                let codes = Codes {
+                    length: p.otp_length,
+                    expires_in: p.expires_in,
+                    allowed_attempts: p.allowed_attempts,
+                    storage: p.storage,
+                    lockout: p.lockout,
+                };
+                let policy = policy("phone_number", codes, ErrorCode::OtpNotFound)?;
                 Some(Plugin { options: p, policy })
             }
             None => None,
@@ -441,6 +544,7 @@ impl KerniaBuilder {
                 next_ms: AtomicI64::new(0),
             }),
             request_timeout: self.request_timeout,
+            hooks: self.hooks,
         };
         Ok(KerniaLayer { shared: Arc::new(shared) })
     }
@@ -494,25 +598,38 @@ fn check_range(builder: &KerniaBuilder) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The code policy of a plugin, with its options checked: at least 6 digits
-/// (NIST's 20 bits), a lifetime of at most an hour, 1 to 10 attempts.
-fn policy(
-    plugin: &'static str,
+/// A plugin's code options, before checking.
+struct Codes {
     length: usize,
     expires_in: StdDuration,
     allowed_attempts: u32,
     storage: crate::otp::OtpStorage,
-    missing: ErrorCode,
-) -> Result<OtpPolicy, ConfigError> {
+    lockout: Option<Lockout>,
+}
+
+/// The code policy of a plugin, with its options checked: at least 6 digits
+/// (NIST's 20 bits), a lifetime of at most an hour, 1 to 10 attempts, a
+/// lockout of at most 100 consecutive failures.
+fn policy(plugin: &'static str, codes: Codes, missing: ErrorCode) -> Result<OtpPolicy, ConfigError> {
     let out = |reason| Err(ConfigError::OutOfRange { option: plugin, reason });
-    if !(6..=12).contains(&length) {
+    if !(6..=12).contains(&codes.length) {
         return out("otp_length must be 6 to 12 digits");
     }
-    if expires_in.is_zero() || expires_in > StdDuration::from_secs(3600) {
+    if codes.expires_in.is_zero() || codes.expires_in > StdDuration::from_secs(3600) {
         return out("expires_in must be 1 second to 1 hour");
     }
-    if !(1..=10).contains(&allowed_attempts) {
+    if !(1..=10).contains(&codes.allowed_attempts) {
         return out("allowed_attempts must be 1 to 10");
     }
-    Ok(OtpPolicy { length, expires_in: to_time(expires_in), allowed_attempts, storage, missing })
+    if let Some(reason) = codes.lockout.as_ref().and_then(Lockout::check) {
+        return out(reason);
+    }
+    Ok(OtpPolicy {
+        length: codes.length,
+        expires_in: to_time(codes.expires_in),
+        allowed_attempts: codes.allowed_attempts,
+        storage: codes.storage,
+        missing,
+        lockout: codes.lockout,
+    })
 }

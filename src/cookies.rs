@@ -166,3 +166,96 @@ mod tests {
         assert_eq!(verify_signed("no-signature", &signer), None);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SECRET: &[u8] = b"kernia-test-secret-0123456789abcdef0123456789";
+
+    /// The value a `Set-Cookie` line carries, as a browser sends it back.
+    fn sent_back(set_cookie: &HeaderValue) -> HeaderMap {
+        let line = set_cookie.to_str().unwrap_or_default();
+        let pair = line.split(';').next().unwrap_or_default();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(pair).unwrap_or(HeaderValue::from_static("")));
+        headers
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_cookie_headers_never_panic(
+            lines in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..4),
+            name in "\\PC{0,12}",
+        ) {
+            let mut headers = HeaderMap::new();
+            for line in lines {
+                if let Ok(value) = HeaderValue::from_bytes(&line) {
+                    headers.append(header::COOKIE, value);
+                }
+            }
+            let found = find(&headers, &name);
+            if found.is_some() {
+                prop_assert!(mentions(&headers, name.trim()) || name.trim().is_empty());
+            }
+            let signer = Signer::new(SECRET);
+            if let Some(raw) = found {
+                let _ = verify_signed(&raw, &signer);
+            }
+        }
+
+        #[test]
+        fn a_cookie_is_found_among_others(
+            before in prop::collection::vec(("[a-z]{1,8}", "[A-Za-z0-9]{0,8}"), 0..4),
+            value in "[A-Za-z0-9._~-]{0,40}",
+        ) {
+            let mut pairs: Vec<String> = before
+                .iter()
+                .filter(|(name, _)| name != "target")
+                .map(|(name, v)| format!("{name}={v}"))
+                .collect();
+            pairs.push(format!("target={value}"));
+            pairs.push("target=second".to_owned());
+            let mut headers = HeaderMap::new();
+            headers.insert(header::COOKIE, HeaderValue::from_str(&pairs.join("; ")).unwrap_or(HeaderValue::from_static("")));
+            let found = find(&headers, "target");
+            prop_assert_eq!(found.as_deref(), Some(value.as_str()));
+        }
+
+        #[test]
+        fn signing_then_verifying_returns_any_value(value in "\\PC{0,64}") {
+            let jar = CookieJar::new("better-auth", false);
+            let signer = Signer::new(SECRET);
+            let set = jar.set_signed(&jar.session_token, &value, &signer, Some(60));
+            let headers = sent_back(&set);
+            let raw = find(&headers, &jar.session_token);
+            prop_assert!(raw.is_some(), "{:?}", set);
+            let raw = raw.unwrap_or_default();
+            prop_assert_eq!(verify_signed(&raw, &signer), Some(value.as_str()));
+        }
+
+        #[test]
+        fn any_single_byte_tamper_fails_verification(
+            value in "[A-Za-z0-9]{1,32}",
+            index in any::<prop::sample::Index>(),
+            replacement in 0x20u8..0x7f,
+        ) {
+            let signer = Signer::new(SECRET);
+            let signed = format!("{value}.{}", signer.sign(&value));
+            let mut bytes = signed.clone().into_bytes();
+            let at = index.index(bytes.len());
+            prop_assume!(bytes[at] != replacement);
+            bytes[at] = replacement;
+            let tampered = String::from_utf8(bytes).unwrap_or_default();
+            prop_assert_eq!(verify_signed(&tampered, &signer), None, "{} -> {}", signed, tampered);
+        }
+
+        #[test]
+        fn another_secret_never_verifies(value in "\\PC{0,32}") {
+            let signed = format!("{value}.{}", Signer::new(b"another-secret").sign(&value));
+            prop_assert_eq!(verify_signed(&signed, &Signer::new(SECRET)), None);
+        }
+    }
+}

@@ -213,4 +213,189 @@ mod tests {
         assert_eq!(code.len(), 8);
         assert!(code.bytes().all(|c| c.is_ascii_digit()));
     }
+
+    // ---- K1: the generators are uniform (chi-square goodness of fit)
+
+    /// 0.999 quantiles of the chi-square distribution: a uniform generator
+    /// exceeds them once in a thousand runs.
+    const CHI2_999_DOF_9: f64 = 27.877;
+    const CHI2_999_DOF_61: f64 = 100.888;
+    /// The 1 - 0.001/6 quantile for 9 dof: six per-position tests together
+    /// fail a uniform generator once in a thousand runs (Bonferroni).
+    const CHI2_999_DOF_9_PER_POSITION: f64 = 32.446;
+
+    /// Pearson's statistic of `text` over `alphabet`, every symbol equally likely.
+    fn chi_square(text: impl Iterator<Item = u8>, alphabet: &[u8]) -> f64 {
+        let mut counts = vec![0u64; alphabet.len()];
+        for c in text {
+            let slot = alphabet.iter().position(|&a| a == c).unwrap();
+            counts[slot] += 1;
+        }
+        let n: u64 = counts.iter().sum();
+        let expected = n as f64 / alphabet.len() as f64;
+        counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum()
+    }
+
+    #[test]
+    fn code_digits_are_uniform_overall_and_per_position() {
+        let codes: Vec<String> = (0..200_000).map(|_| random_digits(6).unwrap()).collect();
+        let all = chi_square(codes.iter().flat_map(|c| c.bytes()), DIGITS);
+        eprintln!(
+            "K1 chi-square, 1,200,000 code digits (200,000 codes) over 10 bins: {all:.2} (0.999 critical {CHI2_999_DOF_9})"
+        );
+        assert!(all < CHI2_999_DOF_9, "digits are biased: chi-square {all:.2}");
+        for position in 0..6 {
+            let column = chi_square(codes.iter().map(|c| c.as_bytes()[position]), DIGITS);
+            eprintln!("K1 chi-square, position {position} (200,000 digits): {column:.2}");
+            assert!(column < CHI2_999_DOF_9_PER_POSITION, "position {position} is biased: {column:.2}");
+        }
+    }
+
+    #[test]
+    fn ids_use_the_62_characters_uniformly() {
+        let ids: Vec<String> = (0..50_000).map(|_| random_id().unwrap()).collect();
+        let statistic = chi_square(ids.iter().flat_map(|id| id.bytes()), ALPHANUMERIC);
+        eprintln!(
+            "K1 chi-square, 1,600,000 id characters over 62 bins: {statistic:.2} (0.999 critical {CHI2_999_DOF_61})"
+        );
+        assert!(statistic < CHI2_999_DOF_61, "id characters are biased: chi-square {statistic:.2}");
+    }
+
+    #[test]
+    fn chi_square_catches_modulo_bias() {
+        // `byte % 10` favours 0–5 (26/256 against 25/256): the bias rejection
+        // sampling removes. The test above must be able to see it.
+        let mut bytes = vec![0u8; 1_000_000];
+        getrandom::fill(&mut bytes).unwrap();
+        let biased = chi_square(bytes.iter().map(|b| DIGITS[usize::from(*b) % 10]), DIGITS);
+        eprintln!("K1 chi-square of byte % 10 over 10^6 digits: {biased:.2} (expected about 375)");
+        assert!(biased > CHI2_999_DOF_9 * 4.0, "modulo bias went unnoticed: {biased:.2}");
+    }
+
+    // ---- K10: comparisons take the same time wherever the inputs differ
+    //
+    // dudect's method: time one operation on two classes of input, in random
+    // interleaved order, drop the slowest tail (preemption, interrupts) and
+    // compare the classes with Welch's t-test. |t| > 10 is a gross leak; a
+    // constant-time comparison stays far below on a noisy box.
+
+    const SAMPLES_PER_CLASS: usize = 100_000;
+    const LEAK_T: f64 = 10.0;
+
+    /// Durations in ns of `op` on `inputs[0]` and on `inputs[1]`, in random
+    /// interleaved order. Each input is first copied (untimed) into one
+    /// buffer, so both classes are read from the same address.
+    fn time_classes(inputs: [&[u8]; 2], mut op: impl FnMut(&[u8])) -> (Vec<f64>, Vec<f64>) {
+        let mut order = vec![0u8; 2 * SAMPLES_PER_CLASS];
+        getrandom::fill(&mut order).unwrap();
+        let mut slot = inputs[0].to_vec();
+        let (mut a, mut b) = (Vec::with_capacity(order.len()), Vec::with_capacity(order.len()));
+        for class in order.iter().map(|r| usize::from(r & 1)) {
+            slot.copy_from_slice(inputs[class]);
+            let start = std::time::Instant::now();
+            op(std::hint::black_box(&slot));
+            let ns = start.elapsed().as_nanos() as f64;
+            if class == 1 { b.push(ns) } else { a.push(ns) }
+        }
+        (a, b)
+    }
+
+    /// Welch's t of the two samples, both cut at the pooled 90th percentile.
+    fn welch_t((a, b): (Vec<f64>, Vec<f64>)) -> f64 {
+        let mut pooled: Vec<f64> = a.iter().chain(&b).copied().collect();
+        pooled.sort_by(f64::total_cmp);
+        let cut = pooled[pooled.len() * 9 / 10];
+        let stats = |xs: &[f64]| {
+            let kept: Vec<f64> = xs.iter().copied().filter(|&x| x <= cut).collect();
+            let n = kept.len() as f64;
+            let mean = kept.iter().sum::<f64>() / n;
+            let var = kept.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            (mean, var, n)
+        };
+        let ((ma, va, na), (mb, vb, nb)) = (stats(&a), stats(&b));
+        eprintln!("    means {ma:.1} ns vs {mb:.1} ns, n {na} vs {nb}");
+        (ma - mb) / (va / na + vb / nb).sqrt()
+    }
+
+    /// `a` and two inputs of its length: one differing in the last byte only,
+    /// one differing in the first.
+    fn probes(len: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let mut a = vec![0u8; len];
+        getrandom::fill(&mut a).unwrap();
+        let (mut last, mut first) = (a.clone(), a.clone());
+        last[len - 1] ^= 1;
+        first[0] ^= 1;
+        (a, last, first)
+    }
+
+    /// The comparison `ct_eq` replaces: stops at the first differing byte.
+    fn early_exit_eq(a: &[u8], b: &[u8]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    }
+
+    #[test]
+    fn ct_eq_time_does_not_depend_on_where_inputs_differ() {
+        use std::hint::black_box;
+        // 256 bytes amplify any per-byte early exit far above timer noise.
+        let (a, last, first) = probes(256);
+        let compare = |eq: fn(&[u8], &[u8]) -> bool| {
+            welch_t(time_classes([&last, &first], |b| {
+                black_box(eq(black_box(&a), b));
+            }))
+        };
+        let leaky = compare(early_exit_eq);
+        eprintln!("K10 calibration, early-exit compare of 256 bytes: t = {leaky:.1}");
+        let constant = compare(ct_eq);
+        eprintln!("K10 ct_eq of 256 bytes, differing last vs first byte: t = {constant:.2}");
+        assert!(leaky.abs() > LEAK_T, "the harness must see an early exit (t = {leaky:.1})");
+        assert!(constant.abs() < LEAK_T, "ct_eq leaks where inputs differ: t = {constant:.2}");
+    }
+
+    #[test]
+    fn cookie_signature_check_time_does_not_depend_on_where_a_forgery_differs() {
+        use std::hint::black_box;
+        let signer = Signer::new(SECRET.as_bytes());
+        let value = "wUHZkHT61qlktuhmoawUt6PEFVHFUXZi";
+        let tag = signer.tag(value.as_bytes());
+        let forge = |byte: usize| {
+            let mut forged = tag;
+            forged[byte] ^= 1;
+            STANDARD.encode(forged).into_bytes()
+        };
+        let forgeries = [forge(31), forge(0)];
+        let inputs = [forgeries[0].as_slice(), forgeries[1].as_slice()];
+        let text = |bytes: &[u8]| std::str::from_utf8(bytes).unwrap().to_owned();
+        let t = welch_t(time_classes(inputs, |signature| {
+            black_box(signer.verify(black_box(value), &text(signature)));
+        }));
+        eprintln!("K10 Signer::verify, forged signature wrong in the last vs first byte: t = {t:.2}");
+        // What the same check would show with an early exit over the tag.
+        let leaky = welch_t(time_classes(inputs, |signature| {
+            let mut decoded = [0u8; 33];
+            let ok = STANDARD.decode_slice(text(signature), &mut decoded).is_ok_and(|n| n == 32);
+            black_box(ok && early_exit_eq(&signer.tag(value.as_bytes()), &decoded[..32]));
+        }));
+        eprintln!("K10 calibration, the same check with an early-exit compare: t = {leaky:.1}");
+        assert!(leaky.abs() > LEAK_T, "the harness must see an early exit over the tag (t = {leaky:.1})");
+        assert!(t.abs() < LEAK_T, "signature check leaks the first wrong byte: t = {t:.2}");
+    }
+
+    #[test]
+    fn code_tag_comparison_time_does_not_depend_on_where_tags_differ() {
+        use std::hint::black_box;
+        // `otp::matches` compares the HMAC tag of the guess with the stored
+        // one (43 base64url characters) through `ct_eq`.
+        let stored = Signer::new(SECRET.as_bytes()).sign_url_safe("123456").into_bytes();
+        let flip = |i: usize| {
+            let mut tag = stored.clone();
+            tag[i] = if tag[i] == b'A' { b'B' } else { b'A' };
+            tag
+        };
+        let (last, first) = (flip(42), flip(0));
+        let t = welch_t(time_classes([&last, &first], |candidate| {
+            black_box(ct_eq(black_box(&stored), candidate));
+        }));
+        eprintln!("K10 code tag compare (43 bytes), differing last vs first character: t = {t:.2}");
+        assert!(t.abs() < LEAK_T, "code tag comparison leaks: t = {t:.2}");
+    }
 }

@@ -149,9 +149,12 @@ pub enum DeliveryMode {
     /// a slow provider neither delays answers nor shows whether an account
     /// exists. Failures are logged (and the unsent code is withdrawn).
     Background,
-    /// The response waits for the callback, at most this long; a failure or
-    /// time-out is an error answer and the code is withdrawn. Use it when the
-    /// callback only enqueues (a local outbox, a job queue).
+    /// The response waits for the callback, at most this long; on a failure
+    /// or time-out the code is withdrawn, and an SMS send to `send-otp`
+    /// answers 500 (an email send still answers success, as Better Auth does,
+    /// and so does a reset request, which must not tell known recipients from
+    /// unknown ones). Use it when the callback only enqueues (a local outbox,
+    /// a job queue).
     Await(Duration),
 }
 
@@ -189,6 +192,7 @@ impl Courier {
         message: Outgoing,
         store: Arc<dyn DynStore>,
         identifier: String,
+        issued: String,
     ) -> Result<Delivered, ApiError> {
         let sender = self.sender.clone();
         let channel = match &message {
@@ -200,8 +204,8 @@ impl Courier {
             DeliveryMode::Background => {
                 tokio::spawn(async move {
                     if !matches!(task.await, Ok(Ok(()))) {
-                        tracing::warn!(target: "kernia::security", channel, "code delivery failed");
-                        if let Err(e) = store.delete_verifications(&identifier).await {
+                        crate::observe::code_delivery_failed(channel, false);
+                        if let Err(e) = withdraw(store.as_ref(), &identifier, &issued).await {
                             tracing::error!(target: "kernia", error = %e, "could not withdraw an undelivered code");
                         }
                     }
@@ -211,15 +215,61 @@ impl Courier {
             DeliveryMode::Await(limit) => match tokio::time::timeout(limit, task).await {
                 Ok(Ok(Ok(()))) => Ok(Delivered::Ok),
                 outcome => {
-                    let timed_out = outcome.is_err();
-                    tracing::warn!(target: "kernia::security", channel, timed_out, "code delivery failed");
-                    store
-                        .delete_verifications(&identifier)
+                    crate::observe::code_delivery_failed(channel, outcome.is_err());
+                    withdraw(store.as_ref(), &identifier, &issued)
                         .await
                         .map_err(|e| ApiError::internal("withdraw an undelivered code", &e))?;
                     Ok(Delivered::Failed)
                 }
             },
+        }
+    }
+}
+
+/// Removes the undelivered code `issued` of `identifier`; a newer code that
+/// was sent meanwhile is put back untouched.
+async fn withdraw(store: &dyn DynStore, identifier: &str, issued: &str) -> crate::store::StoreResult<()> {
+    match store.take_verification(identifier).await? {
+        Some(live) if live.id != issued => store.restore_verification(live).await.map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// Tells an old address that the account moved to a new one (K19): called
+/// with `(old, new)` after an email or phone number change completed.
+pub(crate) type ChangeNotice =
+    Arc<dyn Fn(String, String) -> BoxFuture<'static, Result<(), DeliveryError>> + Send + Sync>;
+
+pub(crate) fn change_notice<F, Fut>(f: F) -> ChangeNotice
+where
+    F: Fn(String, String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), DeliveryError>> + Send + 'static,
+{
+    Arc::new(move |old, new| Box::pin(f(old, new)))
+}
+
+/// Sends a change notice per the mode. The change is already stored, so a
+/// failed notice is logged (`change_notice_failed`), never answered.
+pub(crate) async fn send_change_notice(
+    notice: &ChangeNotice,
+    mode: DeliveryMode,
+    channel: &'static str,
+    old: String,
+    new: String,
+) {
+    let task = tokio::spawn(notice(old, new));
+    match mode {
+        DeliveryMode::Background => {
+            tokio::spawn(async move {
+                if !matches!(task.await, Ok(Ok(()))) {
+                    crate::observe::change_notice_failed(channel);
+                }
+            });
+        }
+        DeliveryMode::Await(limit) => {
+            if !matches!(tokio::time::timeout(limit, task).await, Ok(Ok(Ok(())))) {
+                crate::observe::change_notice_failed(channel);
+            }
         }
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::delivery::OtpPurpose;
-use crate::delivery::{Courier, DeliveryMode, EmailSender, SendEmailOtp};
-use crate::otp::OtpStorage;
+use crate::delivery::{self, ChangeNotice, Courier, DeliveryError, DeliveryMode, EmailSender, SendEmailOtp};
+use crate::otp::{Lockout, OtpStorage};
 use crate::rate_limit::Rule;
 
 /// Makes a code for `(email, purpose)`; `None` falls back to random digits.
@@ -53,6 +53,8 @@ pub struct EmailOtp {
     pub(crate) generate_otp: Option<GenerateOtp>,
     pub(crate) resend_strategy: ResendStrategy,
     pub(crate) override_default_email_verification: bool,
+    pub(crate) lockout: Option<Lockout>,
+    pub(crate) change_notice: Option<ChangeNotice>,
 }
 
 impl std::fmt::Debug for EmailOtp {
@@ -88,6 +90,8 @@ impl EmailOtp {
             generate_otp: None,
             resend_strategy: ResendStrategy::Rotate,
             override_default_email_verification: false,
+            lockout: Some(Lockout::default()),
+            change_notice: None,
         }
     }
 
@@ -159,6 +163,41 @@ impl EmailOtp {
     /// Whether requests wait for the sender (default [`DeliveryMode::Background`]).
     pub fn delivery(mut self, mode: DeliveryMode) -> Self {
         self.courier.mode = mode;
+        self
+    }
+
+    /// The cap on consecutive wrong codes per address, across codes and
+    /// resends (default [`Lockout::default`]: 100, then locked for 24 h;
+    /// `None` turns it off).
+    pub fn lockout(mut self, lockout: Option<Lockout>) -> Self {
+        self.lockout = lockout;
+        self
+    }
+
+    /// Tells the old address when `/email-otp/change-email` moved the
+    /// account: called with `(old_email, new_email)` after the change is
+    /// stored, per the [`delivery`](Self::delivery) mode. A failure is logged,
+    /// not answered (the change stands). Default: no notice.
+    ///
+    /// ```
+    /// use kernia::email_otp::EmailOtp;
+    /// let plugin = EmailOtp::new(|email: String, otp: String, purpose| async move {
+    ///     println!("{purpose} code for {email}: {otp}");
+    ///     Ok(())
+    /// })
+    /// .change_email(true)
+    /// .send_change_notice(|old: String, new: String| async move {
+    ///     println!("to {old}: your account's email is now {new}; not you? reset your password");
+    ///     Ok(())
+    /// });
+    /// # let _ = plugin;
+    /// ```
+    pub fn send_change_notice<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(String, String) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), DeliveryError>> + Send + 'static,
+    {
+        self.change_notice = Some(delivery::change_notice(f));
         self
     }
 

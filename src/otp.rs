@@ -8,6 +8,9 @@ use time::{Duration, OffsetDateTime};
 
 use crate::crypto::{self, Sealer, Signer};
 use crate::error::{ApiError, ErrorCode};
+use crate::lockout::Failures;
+pub use crate::lockout::Lockout;
+use crate::observe::{self, Recipient};
 use crate::store::{DynStore, StoreError, Verification};
 
 /// How codes are kept at rest.
@@ -45,13 +48,26 @@ pub(crate) struct OtpPolicy {
     pub(crate) storage: OtpStorage,
     /// What a missing code answers: `INVALID_OTP` (email) or `OTP_NOT_FOUND` (phone).
     pub(crate) missing: ErrorCode,
+    /// The cap on consecutive failures per recipient (K5), if any.
+    pub(crate) lockout: Option<Lockout>,
+}
+
+/// One code a request names: where it is stored, whom it went to, and why.
+#[derive(Debug)]
+pub(crate) struct CodeKey<'a> {
+    pub(crate) identifier: String,
+    pub(crate) recipient: Recipient<'a>,
+    /// The purpose label for logs (`sign-in`, `phone-verification`, ...).
+    pub(crate) purpose: &'static str,
 }
 
 /// Whether a successful verify spends the code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
+    /// The spend after a [`Mode::Restore`] check (see [`Otp::consume`]).
     Consume,
-    /// Check only: the code stays usable (a wrong guess still counts).
+    /// Check only: the code stays usable (a wrong guess still counts). The
+    /// first step of every flow: it enforces the lockout and resets it.
     Restore,
 }
 
@@ -70,6 +86,14 @@ pub(crate) struct Otp<'a> {
 
 fn store_failed(e: StoreError) -> ApiError {
     ApiError::internal("verification store", &e)
+}
+
+/// A code just stored, with the id of its verification row (so an
+/// undelivered code can be withdrawn without touching a newer one).
+#[derive(Debug)]
+pub(crate) struct Issued {
+    pub(crate) code: String,
+    pub(crate) id: String,
 }
 
 impl Otp<'_> {
@@ -101,14 +125,15 @@ impl Otp<'_> {
     }
 
     /// A new random code for `identifier`; the newest code is the live one.
-    pub(crate) async fn issue(&self, identifier: &str) -> Result<String, ApiError> {
+    pub(crate) async fn issue(&self, identifier: &str) -> Result<Issued, ApiError> {
         self.issue_code(identifier, crypto::random_digits(self.policy.length)?).await
     }
 
     /// Stores `code` (e.g. from a custom generator) as the live one.
-    pub(crate) async fn issue_code(&self, identifier: &str, code: String) -> Result<String, ApiError> {
+    pub(crate) async fn issue_code(&self, identifier: &str, code: String) -> Result<Issued, ApiError> {
+        let id = crypto::random_id()?;
         let verification = Verification {
-            id: crypto::random_id()?,
+            id: id.clone(),
             identifier: identifier.to_owned(),
             value: format!("{}:0", self.stored_form(&code)?),
             expires_at: self.now + self.policy.expires_in,
@@ -116,36 +141,71 @@ impl Otp<'_> {
             updated_at: self.now,
         };
         self.store.create_verification(verification).await.map_err(store_failed)?;
-        Ok(code)
+        Ok(Issued { code, id })
     }
 
-    /// Checks `code` against the live value of `identifier`.
+    /// Checks `code` against the live value of `key`.
     pub(crate) async fn verify(
         &self,
-        identifier: &str,
+        key: &CodeKey<'_>,
         code: &str,
         mode: Mode,
     ) -> Result<OtpVerified, ApiError> {
-        let store = self.store;
+        let failures = self.failures(key).filter(|_| mode == Mode::Restore);
+        let counted = match &failures {
+            Some(failures) => failures.current().await?,
+            None => 0,
+        };
+        if failures.as_ref().is_some_and(|f| f.locks(counted)) {
+            observe::verify_failed(key.purpose, key.recipient, "locked");
+            return Err(ErrorCode::TooManyAttempts.into());
+        }
+        let verified = self.compare(key, code, mode).await?;
+        if let Some(failures) = failures.filter(|_| counted > 0) {
+            failures.reset().await?;
+        }
+        if mode == Mode::Consume {
+            observe::code_verified(key.purpose, key.recipient);
+        }
+        Ok(verified)
+    }
+
+    fn failures(&self, key: &CodeKey<'_>) -> Option<Failures<'_>> {
+        let lockout = self.policy.lockout?;
+        Some(Failures::new(lockout, self.store, self.now, key.recipient))
+    }
+
+    /// One comparison under the attempt budget; a wrong code is counted
+    /// against the code and the recipient.
+    async fn compare(&self, key: &CodeKey<'_>, code: &str, mode: Mode) -> Result<OtpVerified, ApiError> {
+        let (store, identifier) = (self.store, key.identifier.as_str());
         let newest = store.find_verification(identifier).await.map_err(store_failed)?;
-        let Some(newest) = newest else { return Err(self.policy.missing.into()) };
+        let Some(newest) = newest else {
+            observe::verify_failed(key.purpose, key.recipient, "missing");
+            return Err(self.policy.missing.into());
+        };
         if newest.expires_at < self.now {
             store.delete_verifications(identifier).await.map_err(store_failed)?;
+            observe::verify_failed(key.purpose, key.recipient, "expired");
             return Err(ErrorCode::OtpExpired.into());
         }
         let Some(taken) = store.take_verification(identifier).await.map_err(store_failed)? else {
+            observe::verify_failed(key.purpose, key.recipient, "missing");
             return Err(ErrorCode::InvalidOtp.into());
         };
         let (stored, attempts) = split_value(&taken.value);
         if attempts >= self.policy.allowed_attempts {
-            tracing::info!(target: "kernia::security", "code burned after too many attempts");
+            observe::attempts_exhausted(key.purpose, key.recipient);
             return Err(ErrorCode::TooManyAttempts.into());
         }
         if !self.matches(stored, code)? {
+            // Counted while the code is taken out, so the counts of one code never race.
+            let counted = self.count_failure(key).await;
             let value = format!("{stored}:{}", attempts.saturating_add(1));
             let retry = Verification { value, updated_at: self.now, ..taken };
             store.create_verification(retry).await.map_err(store_failed)?;
-            tracing::info!(target: "kernia::security", "wrong code");
+            counted?;
+            observe::verify_failed(key.purpose, key.recipient, "invalid");
             return Err(ErrorCode::InvalidOtp.into());
         }
         if mode == Mode::Restore {
@@ -157,10 +217,19 @@ impl Otp<'_> {
         Ok(OtpVerified(Some(taken)))
     }
 
+    async fn count_failure(&self, key: &CodeKey<'_>) -> Result<(), ApiError> {
+        let Some(failures) = self.failures(key) else { return Ok(()) };
+        let counted = failures.add().await?;
+        if !failures.locks(counted.before) && failures.locks(counted.after) {
+            observe::account_locked(key.recipient, counted.after);
+        }
+        Ok(())
+    }
+
     /// The `reuse` resend strategy: the live code again, with a fresh expiry
     /// and its attempt count kept, when it is unexpired, not exhausted and
     /// recoverable.
-    pub(crate) async fn reissue(&self, identifier: &str) -> Result<Option<String>, ApiError> {
+    pub(crate) async fn reissue(&self, identifier: &str) -> Result<Option<Issued>, ApiError> {
         let store = self.store;
         let Some(newest) = store.find_verification(identifier).await.map_err(store_failed)? else {
             return Ok(None);
@@ -173,15 +242,16 @@ impl Otp<'_> {
         let Some(taken) = store.take_verification(identifier).await.map_err(store_failed)? else {
             return Ok(None);
         };
+        let id = taken.id.clone();
         let extended =
             Verification { expires_at: self.now + self.policy.expires_in, updated_at: self.now, ..taken };
         store.create_verification(extended).await.map_err(store_failed)?;
-        Ok(code)
+        Ok(code.map(|code| Issued { code, id }))
     }
 
     /// Spends a code that an earlier [`Mode::Restore`] verify checked.
-    pub(crate) async fn consume(&self, identifier: &str, code: &str) -> Result<OtpVerified, ApiError> {
-        self.verify(identifier, code, Mode::Consume).await
+    pub(crate) async fn consume(&self, key: &CodeKey<'_>, code: &str) -> Result<OtpVerified, ApiError> {
+        self.verify(key, code, Mode::Consume).await
     }
 
     /// Puts a spent code back after the step it paid for failed, so the user

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use phonenumber::{Mode as Format, Type};
 
-use crate::delivery::{BoxFuture, Courier, DeliveryMode, SendSms, SmsSender};
+use crate::delivery::{
+    self, BoxFuture, ChangeNotice, Courier, DeliveryError, DeliveryMode, SendSms, SmsSender,
+};
 use crate::error::{ApiError, ErrorCode};
-use crate::otp::OtpStorage;
+use crate::otp::{Lockout, OtpStorage};
 use crate::rate_limit::Rule;
 use crate::store::User;
 
@@ -61,6 +63,8 @@ pub struct PhoneNumber {
     pub(crate) sms_budget: Option<Rule>,
     pub(crate) validator: Option<ValidatorFn>,
     pub(crate) on_verification: Option<VerifiedFn>,
+    pub(crate) lockout: Option<Lockout>,
+    pub(crate) change_notice: Option<ChangeNotice>,
 }
 
 impl fmt::Debug for PhoneNumber {
@@ -82,6 +86,8 @@ impl PhoneNumber {
     /// strict number validation, one code per number per 60 s and 10 per
     /// day, at most 10,000 SMS per day in all.
     pub fn new(send_sms: impl SendSms) -> Self {
+        // Load libphonenumber's metadata (hundreds of regexes) now, not on the first request.
+        let _ = &*phonenumber::metadata::DATABASE;
         Self {
             courier: Courier { sender: Arc::new(SmsSender(send_sms)), mode: DeliveryMode::Background },
             otp_length: 6,
@@ -104,6 +110,8 @@ impl PhoneNumber {
             sms_budget: Some(Rule { window_secs: 86_400, max: 10_000 }),
             validator: None,
             on_verification: None,
+            lockout: Some(Lockout::default()),
+            change_notice: None,
         }
     }
 
@@ -208,6 +216,42 @@ impl PhoneNumber {
         self
     }
 
+    /// The cap on consecutive wrong codes per number, across codes and
+    /// resends (default [`Lockout::default`]: 100, then locked for 24 h;
+    /// `None` turns it off).
+    pub fn lockout(mut self, lockout: Option<Lockout>) -> Self {
+        self.lockout = lockout;
+        self
+    }
+
+    /// Tells the old number when `/phone-number/verify` with
+    /// `updatePhoneNumber` replaced it: called with `(old_number,
+    /// new_number)` after the change is stored, per the
+    /// [`delivery`](Self::delivery) mode. A failure is logged, not answered
+    /// (the change stands). Nothing is sent when the account had no number.
+    /// Default: no notice.
+    ///
+    /// ```
+    /// use kernia::phone_number::PhoneNumber;
+    /// let plugin = PhoneNumber::new(|phone: String, message: String| async move {
+    ///     println!("SMS to {phone}: {message}");
+    ///     Ok(())
+    /// })
+    /// .send_change_notice(|old: String, _new: String| async move {
+    ///     println!("SMS to {old}: this number was removed from your account");
+    ///     Ok(())
+    /// });
+    /// # let _ = plugin;
+    /// ```
+    pub fn send_change_notice<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(String, String) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), DeliveryError>> + Send + 'static,
+    {
+        self.change_notice = Some(delivery::change_notice(f));
+        self
+    }
+
     /// An extra check on numbers (E.164) before sending or signing in;
     /// `false` answers `400 INVALID_PHONE_NUMBER`.
     pub fn phone_number_validator(mut self, f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
@@ -229,7 +273,11 @@ impl PhoneNumber {
     /// The E.164 form of `raw`, or the error to answer.
     pub(crate) fn normalize(&self, raw: &str) -> Result<String, ApiError> {
         let invalid = || ApiError::new(ErrorCode::InvalidPhoneNumber);
-        let parsed = phonenumber::parse(None, raw).ok();
+        let parse = || phonenumber::parse(None, raw).ok();
+        let parsed = match (self.validation, &self.allowed_countries) {
+            (PhoneValidation::E164Shape, None) => None,
+            _ => parse(),
+        };
         let e164 = match self.validation {
             PhoneValidation::Strict => {
                 let number = parsed.as_ref().filter(|n| n.is_valid()).ok_or_else(invalid)?;
@@ -238,6 +286,8 @@ impl PhoneNumber {
                     kind,
                     Type::PremiumRate | Type::SharedCost | Type::TollFree | Type::Voip | Type::Unknown
                 ) {
+                    let e164 = number.format().mode(Format::E164).to_string();
+                    crate::observe::number_refused("number_type", &e164);
                     return Err(invalid());
                 }
                 number.format().mode(Format::E164).to_string()
@@ -250,7 +300,7 @@ impl PhoneNumber {
         if let Some(allowed) = &self.allowed_countries {
             let country = parsed.as_ref().and_then(|n| n.country().id()).map(|id| id.as_ref().to_owned());
             if !country.is_some_and(|c| allowed.contains(&c)) {
-                tracing::info!(target: "kernia::security", number = %mask(&e164), "country not allowed");
+                crate::observe::number_refused("country", &e164);
                 return Err(ErrorCode::CountryNotAllowed.into());
             }
         }
@@ -273,9 +323,9 @@ fn e164_shape(raw: &str) -> Option<String> {
 }
 
 /// A number for logs: country prefix and last two digits only.
-pub(crate) fn mask(e164: &str) -> String {
-    let keep_tail = e164.len().saturating_sub(2);
-    e164.char_indices().map(|(i, c)| if i < 3 || i >= keep_tail { c } else { '*' }).collect()
+#[cfg(test)]
+fn mask(e164: &str) -> String {
+    crate::observe::Recipient::Phone(e164).to_string()
 }
 
 #[cfg(test)]

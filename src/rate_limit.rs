@@ -204,10 +204,8 @@ impl RateLimiter {
     pub(crate) async fn enforce(&self, key: &str, rule: Rule, now_ms: i64) -> Result<(), ApiError> {
         match self.store.hit(key, rule, now_ms).await {
             Ok(Decision::Allow) => Ok(()),
-            Ok(Decision::Deny { retry_after }) => {
-                tracing::info!(target: "kernia::security", "rate limited");
-                Err(ApiError::too_many_requests(retry_after))
-            }
+            // The caller logs the `rate_limited` event: it knows the scope and route.
+            Ok(Decision::Deny { retry_after }) => Err(ApiError::too_many_requests(retry_after)),
             Err(e) => Err(ApiError::internal("rate limit store", &e)),
         }
     }

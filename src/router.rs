@@ -124,3 +124,92 @@ mod tests {
         assert_eq!(route(&Method::OPTIONS, "/sign-in/email"), None);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Every route with the method it answers.
+    const ROUTES: [(&str, Route); 27] = [
+        ("GET", Route::Ok),
+        ("GET", Route::GetSession),
+        ("POST", Route::PostGetSession),
+        ("POST", Route::SignOut),
+        ("POST", Route::SignUpEmail),
+        ("POST", Route::SignInEmail),
+        ("GET", Route::ListSessions),
+        ("POST", Route::RevokeSession),
+        ("POST", Route::RevokeSessions),
+        ("POST", Route::RevokeOtherSessions),
+        ("POST", Route::ChangePassword),
+        ("POST", Route::UpdateUser),
+        ("POST", Route::EmailOtpSend),
+        ("POST", Route::EmailOtpCheck),
+        ("POST", Route::EmailOtpVerifyEmail),
+        ("POST", Route::SignInEmailOtp),
+        ("POST", Route::EmailOtpRequestPasswordReset),
+        ("POST", Route::ForgetPasswordEmailOtp),
+        ("POST", Route::EmailOtpResetPassword),
+        ("POST", Route::EmailOtpRequestEmailChange),
+        ("POST", Route::EmailOtpChangeEmail),
+        ("POST", Route::PhoneSendOtp),
+        ("POST", Route::PhoneVerify),
+        ("POST", Route::SignInPhoneNumber),
+        ("POST", Route::PhoneRequestPasswordReset),
+        ("POST", Route::PhoneResetPassword),
+        ("POST", Route::SendVerificationEmail),
+    ];
+
+    fn known(method: &Method, path: &str) -> Option<Route> {
+        ROUTES.iter().find(|(m, r)| *m == method.as_str() && r.as_str() == path).map(|(_, r)| *r)
+    }
+
+    fn method() -> impl Strategy<Value = Method> {
+        prop_oneof![
+            prop::sample::select(vec![Method::GET, Method::POST, Method::HEAD, Method::OPTIONS, Method::PUT]),
+            "[A-Za-z!#$%&'*+.^_`|~-]{1,10}"
+                .prop_filter_map("token", |m| Method::from_bytes(m.as_bytes()).ok()),
+        ]
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        let known = prop::sample::select(ROUTES.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>());
+        prop_oneof![
+            "\\PC{0,40}",
+            known.clone().prop_map(str::to_owned),
+            (known.clone(), "\\PC{0,6}").prop_map(|(p, s)| format!("{p}{s}")),
+            (known.clone(), prop::sample::select(vec!["/", "//", "%2F", "?", " ", "\u{0}"]))
+                .prop_map(|(p, s)| format!("{p}{s}")),
+            known.prop_map(|p| format!("/api/auth{p}")),
+            known_upper(),
+        ]
+    }
+
+    fn known_upper() -> impl Strategy<Value = String> {
+        prop::sample::select(ROUTES.iter().map(|(_, r)| r.as_str().to_uppercase()).collect::<Vec<_>>())
+    }
+
+    proptest! {
+        #[test]
+        fn only_the_exact_method_and_path_route(method in method(), path in path()) {
+            prop_assert_eq!(route(&method, &path), known(&method, &path));
+        }
+
+        #[test]
+        fn every_route_path_routes_to_itself(index in 0..ROUTES.len()) {
+            let (method, expected) = ROUTES[index];
+            let method = Method::from_bytes(method.as_bytes()).unwrap_or_default();
+            let routed = route(&method, expected.as_str());
+            prop_assert_eq!(routed, Some(expected));
+            prop_assert_eq!(expected.reads_body(), method == Method::POST);
+        }
+
+        #[test]
+        fn paths_with_the_base_path_still_in_front_never_route(method in method(), index in 0..ROUTES.len()) {
+            let full = format!("/api/auth{}", ROUTES[index].1.as_str());
+            prop_assert_eq!(route(&method, &full), None);
+        }
+    }
+}

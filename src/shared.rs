@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::cookies::CookieJar;
 use crate::crypto::{Sealer, Signer};
 use crate::email_otp::EmailOtp;
+use crate::hooks::Hooks;
 use crate::origin::Origins;
 use crate::otp::OtpPolicy;
 use crate::password::PasswordHasher;
@@ -38,6 +39,7 @@ pub(crate) struct Shared {
     pub(crate) phone_number: Option<Plugin<PhoneNumber>>,
     pub(crate) sweep: Option<Sweep>,
     pub(crate) request_timeout: Option<std::time::Duration>,
+    pub(crate) hooks: Hooks,
 }
 
 /// The opportunistic clean-up of expired rows: at most once per `interval`,
@@ -87,6 +89,7 @@ impl std::fmt::Debug for Shared {
             .field("rate_limiter", &self.rate_limiter)
             .field("session", &self.session)
             .field("email_password", &self.email_password)
+            .field("hooks", &self.hooks)
             .finish_non_exhaustive()
     }
 }

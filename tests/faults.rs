@@ -221,17 +221,19 @@ async fn the_service_answers_normally_after_store_failures() {
     app.sign_up("f@example.com", "password123").await;
 }
 
-fn app_with_timeout() -> (App, FaultyStore) {
-    let store = FaultyStore::default();
+/// An app with a 200 ms request timeout over `store`. Password hashing, which
+/// can take longer on a loaded machine, happens through [`app`]'s layer over
+/// the same store.
+fn app_with_timeout(store: &FaultyStore) -> App {
     let timeout = Some(std::time::Duration::from_millis(200));
-    let app = App::with(|b| b.store(store.clone()).request_timeout(timeout));
-    (app, store)
+    App::with(|b| b.store(store.clone()).request_timeout(timeout))
 }
 
 #[tokio::test]
 async fn a_stalled_session_read_is_answered_503_and_service_resumes() {
-    let (app, store) = app_with_timeout();
-    let cookie = app.sign_up("stall-read@example.com", "password123").await;
+    let (setup, store) = app();
+    let cookie = setup.sign_up("stall-read@example.com", "password123").await;
+    let app = app_with_timeout(&store);
     store.stall(Some("find_session"));
     let reply = app.get("/get-session", &cookie).await;
     reply.assert_error(503, "SERVICE_UNAVAILABLE");
@@ -244,7 +246,8 @@ async fn a_stalled_session_read_is_answered_503_and_service_resumes() {
 
 #[tokio::test]
 async fn a_stalled_code_take_is_answered_503_and_a_new_code_signs_in() {
-    let (app, store) = app_with_timeout();
+    let store = FaultyStore::default();
+    let app = app_with_timeout(&store);
     let email = "stall-otp@example.com";
     let send = json!({ "email": email, "type": "sign-in" });
     app.post("/email-otp/send-verification-otp", send.clone(), "").await;
@@ -260,7 +263,8 @@ async fn a_stalled_code_take_is_answered_503_and_a_new_code_signs_in() {
 
 #[tokio::test]
 async fn a_stalled_session_write_leaves_the_code_usable() {
-    let (app, store) = app_with_timeout();
+    let store = FaultyStore::default();
+    let app = app_with_timeout(&store);
     let email = "stall-write@example.com";
     let send = json!({ "email": email, "type": "sign-in" });
     app.post("/email-otp/send-verification-otp", send, "").await;

@@ -35,7 +35,7 @@ pub(crate) async fn change_password(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         store.delete_user_sessions(user_id, None).await.map_err(store_error("revoke sessions"))?;
     }
     store.set_password(user_id, hash, ctx.now).await.map_err(store_error("set password"))?;
-    tracing::info!(target: "kernia::security", user_id = %user_id, "password changed");
+    crate::observe::password_changed(user_id);
     if !revoke_others {
         return wire::json(&json!({ "token": null, "user": current.user }));
     }

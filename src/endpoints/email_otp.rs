@@ -2,12 +2,14 @@
 
 use serde_json::json;
 
-use super::{Ctx, Remember, Reply, store_error};
+use super::{Ctx, Outcome, Remember, Reply, store_error};
 use crate::crypto;
-use crate::delivery::{OtpPurpose, Outgoing};
+use crate::delivery::{self, Delivered, OtpPurpose, Outgoing};
 use crate::email_otp::{EmailOtp, ResendStrategy};
 use crate::error::{ApiError, ErrorCode};
-use crate::otp::Mode;
+use crate::hooks::{Channel, Method};
+use crate::observe::{self, Recipient};
+use crate::otp::{CodeKey, Issued, Mode};
 use crate::shared::Plugin;
 use crate::store::{StoreErrorKind, UniqueField, User, UserPatch};
 use crate::wire::{self, Fields, ensure, is_valid_email};
@@ -15,6 +17,15 @@ use crate::wire::{self, Fields, ensure, is_valid_email};
 /// The verification identifier of a code (kernia-decisions.md D3).
 pub(crate) fn identifier(purpose: OtpPurpose, email: &str) -> String {
     format!("email-otp:{}:{email}", purpose.as_str())
+}
+
+/// The code of `purpose` for `subject`, sent to `email`.
+fn key<'a>(purpose: OtpPurpose, subject: &str, email: &'a str) -> CodeKey<'a> {
+    CodeKey {
+        identifier: identifier(purpose, subject),
+        recipient: Recipient::Email(email),
+        purpose: purpose.as_str(),
+    }
 }
 
 fn lower_valid_email(email: &str) -> Result<String, ApiError> {
@@ -37,11 +48,14 @@ pub(crate) async fn send_code(
     purpose: OtpPurpose,
 ) -> Result<(), ApiError> {
     let id = identifier(purpose, subject);
-    let code = issue(ctx, plugin, &id, email, purpose).await?;
-    let message = Outgoing::Email { email: email.to_owned(), otp: code, purpose };
+    let issued = issue(ctx, plugin, &id, email, purpose).await?;
+    let message = Outgoing::Email { email: email.to_owned(), otp: issued.code, purpose };
     // Like Better Auth, a failed email delivery still answers success (the
     // courier has withdrawn the code).
-    plugin.options.courier.deliver(message, ctx.shared.store.clone(), id).await?;
+    let delivered = plugin.options.courier.deliver(message, ctx.shared.store.clone(), id, issued.id).await?;
+    if delivered == Delivered::Ok {
+        observe::code_sent(purpose.as_str(), Recipient::Email(email));
+    }
     Ok(())
 }
 
@@ -53,12 +67,12 @@ async fn issue(
     id: &str,
     email: &str,
     purpose: OtpPurpose,
-) -> Result<String, ApiError> {
+) -> Result<Issued, ApiError> {
     let otp = ctx.otp(&plugin.policy);
     if plugin.options.resend_strategy == ResendStrategy::Reuse
-        && let Some(code) = otp.reissue(id).await?
+        && let Some(issued) = otp.reissue(id).await?
     {
-        return Ok(code);
+        return Ok(issued);
     }
     match plugin.options.generate_otp.as_ref().and_then(|generate| generate(email, purpose)) {
         Some(code) if !code.is_empty() => otp.issue_code(id, code).await,
@@ -128,7 +142,7 @@ pub(crate) async fn check_verification_otp(
     fields.finish()?;
     let email = lower_valid_email(email)?;
     let purpose = OtpPurpose::parse(purpose).unwrap_or(OtpPurpose::SignIn);
-    let _checked = ctx.otp(&plugin.policy).verify(&identifier(purpose, &email), code, Mode::Restore).await?;
+    let _checked = ctx.otp(&plugin.policy).verify(&key(purpose, &email, &email), code, Mode::Restore).await?;
     ensure(find_user(ctx, &email).await?.is_some(), ErrorCode::UserNotFound)?;
     wire::json(&json!({ "success": true }))
 }
@@ -140,13 +154,13 @@ pub(crate) async fn verify_email(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Re
     let code = fields.string("otp");
     fields.finish()?;
     let email = lower_valid_email(email)?;
-    let (otp, id) = (ctx.otp(&plugin.policy), identifier(OtpPurpose::EmailVerification, &email));
-    let _checked = otp.verify(&id, code, Mode::Restore).await?;
+    let (otp, key) = (ctx.otp(&plugin.policy), key(OtpPurpose::EmailVerification, &email, &email));
+    let _checked = otp.verify(&key, code, Mode::Restore).await?;
     let user = find_user(ctx, &email).await?.ok_or(ApiError::new(ErrorCode::UserNotFound))?;
     let patch = UserPatch { email_verified: Some(true), ..UserPatch::default() };
     let user = update(ctx, &user.id, patch).await?;
-    let _spent = otp.consume(&id, code).await?;
-    tracing::info!(target: "kernia::security", user_id = %user.id, "email verified by code");
+    let _spent = otp.consume(&key, code).await?;
+    ctx.report(Outcome::of(&user).verified(Channel::Email)).await?;
     wire::json(&json!({ "status": true, "token": null, "user": user }))
 }
 
@@ -159,16 +173,29 @@ pub(crate) async fn sign_in(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Result<
     let image = fields.opt_string("image");
     fields.finish()?;
     let email = email.to_lowercase();
-    let (otp, id) = (ctx.otp(&plugin.policy), identifier(OtpPurpose::SignIn, &email));
-    let _checked = otp.verify(&id, code, Mode::Restore).await?;
-    let user = match find_user(ctx, &email).await? {
-        Some(user) if user.email_verified => user,
-        Some(user) => claim_unverified(ctx, user).await?,
+    let signed_in = sign_in_with_code(ctx, plugin, &email, code, name.unwrap_or(""), image).await;
+    signed_in.inspect_err(|e| observe::sign_in_failed(Method::EmailOtp, Recipient::Email(&email), e.code()))
+}
+
+async fn sign_in_with_code(
+    ctx: &Ctx<'_>,
+    plugin: &Plugin<EmailOtp>,
+    email: &str,
+    code: &str,
+    name: &str,
+    image: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let (otp, key) = (ctx.otp(&plugin.policy), key(OtpPurpose::SignIn, email, email));
+    let _checked = otp.verify(&key, code, Mode::Restore).await?;
+    let (user, created) = match find_user(ctx, email).await? {
+        Some(user) if user.email_verified => (user, false),
+        Some(user) => (claim_unverified(ctx, user).await?, false),
         None if plugin.options.disable_sign_up => return Err(ErrorCode::InvalidOtp.into()),
-        None => create_user(ctx, email, name.unwrap_or(""), image).await?,
+        None => create_user(ctx, email, name, image).await?,
     };
-    let session = ctx.session_then_spend(&otp, &id, code, &user.id).await?;
-    tracing::info!(target: "kernia::security", user_id = %user.id, "signed in with email code");
+    let session = ctx.session_then_spend(&otp, &key, code, &user.id).await?;
+    let outcome = Outcome::of(&user).signed_in(&session, Method::EmailOtp);
+    ctx.report(if created { outcome.signed_up(Method::EmailOtp) } else { outcome }).await?;
     let mut response = wire::json(&json!({ "token": session.token, "user": user }))?;
     ctx.set_session_cookie(&mut response, &session.token, Remember::Inherit);
     Ok(response)
@@ -183,17 +210,18 @@ async fn claim_unverified(ctx: &Ctx<'_>, user: User) -> Result<User, ApiError> {
     update(ctx, &user.id, UserPatch { email_verified: Some(true), ..UserPatch::default() }).await
 }
 
+/// A new user for a proven address, and whether this request created it.
 async fn create_user(
     ctx: &Ctx<'_>,
-    email: String,
+    email: &str,
     name: &str,
     image: Option<&str>,
-) -> Result<User, ApiError> {
+) -> Result<(User, bool), ApiError> {
     ctx.forbid_phone_number_in_body()?;
     let user = User {
         id: crypto::random_id()?,
         name: name.to_owned(),
-        email: email.clone(),
+        email: email.to_owned(),
         email_verified: true,
         image: image.map(str::to_owned),
         created_at: ctx.now,
@@ -202,11 +230,15 @@ async fn create_user(
         phone_number_verified: false,
     };
     match ctx.shared.store.create_user(user, None).await {
-        Ok(user) => Ok(user),
+        Ok(user) => {
+            observe::sign_up(Method::EmailOtp, &user.id);
+            Ok((user, true))
+        }
         // A concurrent request with the same code created it first; only one
         // of them will spend the code.
         Err(e) if e.kind() == StoreErrorKind::Conflict(UniqueField::Email) => {
-            find_user(ctx, &email).await?.ok_or(ApiError::new(ErrorCode::FailedToCreateUser))
+            let user = find_user(ctx, email).await?.ok_or(ApiError::new(ErrorCode::FailedToCreateUser))?;
+            Ok((user, false))
         }
         Err(e) if matches!(e.kind(), StoreErrorKind::Conflict(_)) => {
             Err(ErrorCode::FailedToCreateUser.into())
@@ -249,15 +281,15 @@ pub(crate) async fn reset_password(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> 
     fields.finish()?;
     let email = lower_valid_email(email)?;
     super::email_password::check_password_length(ctx, password)?;
-    let id = identifier(OtpPurpose::ForgetPassword, &email);
-    let _checked = ctx.otp(&plugin.policy).verify(&id, code, Mode::Restore).await?;
+    let key = key(OtpPurpose::ForgetPassword, &email, &email);
+    let _checked = ctx.otp(&plugin.policy).verify(&key, code, Mode::Restore).await?;
     let user = find_user(ctx, &email).await?.ok_or(ApiError::new(ErrorCode::UserNotFound))?;
     let hash = ctx.shared.hasher.hash(password).await?;
     // The spend gates the write, so of concurrent resets with one code the
     // password in effect is the one whose request succeeded.
     let otp = ctx.otp(&plugin.policy);
-    let spent = otp.consume(&id, code).await?;
-    if let Err(error) = ctx.set_password_after_reset(&user.id, hash).await {
+    let spent = otp.consume(&key, code).await?;
+    if let Err(error) = ctx.set_password_after_reset(&user.id, hash, Channel::Email).await {
         otp.give_back(spent).await;
         return Err(error);
     }
@@ -298,15 +330,22 @@ pub(crate) async fn change_email(ctx: &Ctx<'_>, plugin: &Plugin<EmailOtp>) -> Re
     ensure(plugin.options.change_email, ErrorCode::ChangeEmailDisabled)?;
     let new_email = lower_valid_email(new_email)?;
     ensure(new_email != current.user.email, ErrorCode::EmailIsTheSame)?;
-    let address = format!("{}:{new_email}", current.user.id);
-    let (otp, id) = (ctx.otp(&plugin.policy), identifier(OtpPurpose::ChangeEmail, &address));
-    let _checked = otp.verify(&id, code, Mode::Restore).await?;
-    let patch = UserPatch { email: Some(new_email), email_verified: Some(true), ..UserPatch::default() };
+    let subject = format!("{}:{new_email}", current.user.id);
+    let (otp, key) = (ctx.otp(&plugin.policy), key(OtpPurpose::ChangeEmail, &subject, &new_email));
+    let _checked = otp.verify(&key, code, Mode::Restore).await?;
+    let patch =
+        UserPatch { email: Some(new_email.clone()), email_verified: Some(true), ..UserPatch::default() };
     ctx.shared.store.update_user(&current.user.id, patch, ctx.now).await.map_err(|e| match e.kind() {
         StoreErrorKind::Conflict(_) => ApiError::new(ErrorCode::EmailAlreadyInUse),
         StoreErrorKind::Backend => ApiError::internal("update user", &e),
     })?;
-    let _spent = otp.consume(&id, code).await?;
+    let _spent = otp.consume(&key, code).await?;
+    let old_email = current.user.email.clone();
+    observe::email_changed(&current.user.id, &old_email, &new_email);
+    if let Some(notice) = &plugin.options.change_notice {
+        let mode = plugin.options.courier.mode;
+        delivery::send_change_notice(notice, mode, "email", old_email, new_email).await;
+    }
     let mut response = wire::json(&json!({ "success": true }))?;
     ctx.set_session_cookie(&mut response, &current.session.token, Remember::Inherit);
     Ok(response)

@@ -3,9 +3,11 @@
 use http::{HeaderValue, header};
 use serde_json::json;
 
-use super::{Ctx, Remember, Reply, store_error};
+use super::{Ctx, Outcome, Remember, Reply, store_error};
 use crate::crypto;
 use crate::error::{ApiError, ErrorCode};
+use crate::hooks::Method;
+use crate::observe::{self, Recipient};
 use crate::store::{StoreErrorKind, User};
 use crate::wire::{self, Fields, ensure, is_valid_email, js_length};
 
@@ -47,13 +49,15 @@ pub(crate) async fn sign_up(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         StoreErrorKind::Conflict(_) => ErrorCode::UserAlreadyExistsUseAnotherEmail.into(),
         StoreErrorKind::Backend => ApiError::failed(ErrorCode::FailedToCreateUser, "create user", &e),
     })?;
-    tracing::info!(target: "kernia::security", user_id = %user.id, "signed up");
+    observe::sign_up(Method::Password, &user.id);
     super::email_otp::after_sign_up(ctx, &user.email).await?;
+    ctx.report(Outcome::of(&user).signed_up(Method::Password)).await?;
 
     if !config.auto_sign_in || config.require_email_verification {
         return wire::json(&json!({ "token": null, "user": user }));
     }
     let session = ctx.create_session(&user.id, Remember::Explicit(remember)).await?;
+    ctx.report(Outcome::of(&user).signed_in(&session, Method::Password)).await?;
     let mut response = wire::json(&json!({ "token": session.token, "user": user }))?;
     ctx.set_session_cookie(&mut response, &session.token, Remember::Explicit(remember));
     Ok(response)
@@ -74,9 +78,20 @@ pub(crate) async fn sign_in(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let email = email.to_lowercase();
     ensure(is_valid_email(&email), ErrorCode::InvalidEmail)?;
     ensure(js_length(password) <= config.max_password_length, ErrorCode::PasswordTooLong)?;
+    let signed_in = sign_in_with_password(ctx, &email, password, callback_url, remember).await;
+    signed_in.inspect_err(|e| observe::sign_in_failed(Method::Password, Recipient::Email(&email), e.code()))
+}
 
+async fn sign_in_with_password(
+    ctx: &Ctx<'_>,
+    email: &str,
+    password: &str,
+    callback_url: Option<&str>,
+    remember: bool,
+) -> Result<Reply, ApiError> {
+    let config = &ctx.shared.email_password;
     let store = &ctx.shared.store;
-    let user = store.find_user_by_email(&email).await.map_err(store_error("find user"))?;
+    let user = store.find_user_by_email(email).await.map_err(store_error("find user"))?;
     let stored = match &user {
         Some(user) => store
             .find_credential(&user.id)
@@ -87,13 +102,12 @@ pub(crate) async fn sign_in(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     };
     let valid = ctx.shared.hasher.verify(password, stored.as_deref()).await?;
     let Some(user) = user.filter(|_| valid) else {
-        tracing::info!(target: "kernia::security", "password sign-in failed");
         return Err(ErrorCode::InvalidEmailOrPassword.into());
     };
     ensure(!config.require_email_verification || user.email_verified, ErrorCode::EmailNotVerified)?;
 
     let session = ctx.create_session(&user.id, Remember::Explicit(remember)).await?;
-    tracing::info!(target: "kernia::security", user_id = %user.id, "signed in with password");
+    ctx.report(Outcome::of(&user).signed_in(&session, Method::Password)).await?;
     let body = match callback_url {
         Some(url) => json!({ "redirect": true, "token": session.token, "url": url, "user": user }),
         None => json!({ "redirect": false, "token": session.token, "user": user }),

@@ -5,8 +5,11 @@
 mod account;
 mod email_otp;
 mod email_password;
+mod outcome;
 mod phone_number;
 mod session;
+
+pub(crate) use outcome::Outcome;
 
 use std::sync::Arc;
 
@@ -23,6 +26,9 @@ use crate::clock::now_ms;
 use crate::cookies;
 use crate::crypto;
 use crate::error::{ApiError, ErrorCode};
+use crate::hooks::Channel;
+use crate::observe;
+use crate::otp::CodeKey;
 use crate::router::{self, Route};
 use crate::shared::{DONT_REMEMBER_LIFETIME, Shared};
 use crate::store::{Session, SessionWithUser};
@@ -38,18 +44,24 @@ where
     B::Error: Into<BoxError>,
 {
     let path = request.uri().path().get(shared.base_path.len()..).unwrap_or("").to_owned();
-    let span = tracing::info_span!(
+    // DEBUG, as tower-http's `TraceLayer`: an INFO span per request costs more than the auth work.
+    let span = tracing::debug_span!(
         "kernia.request",
         path = %path,
         route = tracing::field::Empty,
-        status = tracing::field::Empty
+        status = tracing::field::Empty,
+        error = tracing::field::Empty
     );
     async move {
         let response = match within_timeout(&shared, pipeline(&shared, &path, request)).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
         };
-        tracing::Span::current().record("status", response.status().as_u16());
+        let span = tracing::Span::current();
+        span.record("status", response.status().as_u16());
+        if let Some(code) = response.extensions().get::<ErrorCode>().and_then(|c| c.wire_code()) {
+            span.record("error", code);
+        }
         response
     }
     .instrument(span)
@@ -81,7 +93,11 @@ where
         let key_path = path.trim_end_matches('/');
         let ip_key = ip.as_deref().unwrap_or("no-trusted-ip");
         let millis = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        limiter.check(ip_key, key_path, millis).await?;
+        if let Err(error) = limiter.check(ip_key, key_path, millis).await {
+            let route = router::route(&parts.method, key_path).map_or("other", Route::as_str);
+            observe::rate_limited("ip", route);
+            return Err(error);
+        }
     }
     let Some(route) = router::route(&parts.method, path).filter(|r| shared.serves(*r)) else {
         return Ok(not_found());
@@ -89,9 +105,9 @@ where
     tracing::Span::current().record("route", route.as_str());
     let body = if route.reads_body() { read_json(shared, &parts, body).await? } else { None };
     if shared.origin_check && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        shared.origins.check(&parts.headers, body.as_ref(), shared.csrf_check)?;
+        shared.origins.check(&parts.headers, body.as_ref(), shared.csrf_check).inspect_err(refused)?;
     }
-    let ctx = Ctx { shared, parts, body, ip, now };
+    let ctx = Ctx { shared, parts, body, ip, now, route };
     dispatch(route, &ctx).await
 }
 
@@ -141,6 +157,10 @@ async fn dispatch_plugin(route: Route, ctx: &Ctx<'_>) -> Result<Reply, ApiError>
         }
     }
     Ok(not_found())
+}
+
+fn refused(error: &ApiError) {
+    observe::origin_refused(error.code());
 }
 
 /// Better Auth's 404: no body, no content type.
@@ -202,6 +222,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) body: Option<Value>,
     pub(crate) ip: Option<String>,
     pub(crate) now: OffsetDateTime,
+    pub(crate) route: Route,
 }
 
 impl Ctx<'_> {
@@ -270,15 +291,13 @@ impl Ctx<'_> {
     pub(crate) async fn session_then_spend(
         &self,
         otp: &crate::otp::Otp<'_>,
-        identifier: &str,
+        key: &CodeKey<'_>,
         code: &str,
         user_id: &str,
     ) -> Result<Session, ApiError> {
         let session = self.create_session(user_id, Remember::Inherit).await?;
-        if let Err(error) = otp.consume(identifier, code).await {
-            if let Err(e) = self.shared.store.delete_session(&session.token).await {
-                tracing::error!(target: "kernia", error = %e, "could not take back a session");
-            }
+        if let Err(error) = otp.consume(key, code).await {
+            self.take_back(&session).await;
             return Err(error);
         }
         Ok(session)
@@ -317,7 +336,7 @@ impl Ctx<'_> {
     /// The form-CSRF check of first-login endpoints (after validation).
     pub(crate) fn check_first_login(&self) -> Result<(), ApiError> {
         if self.shared.csrf_check {
-            self.shared.origins.check_first_login(&self.parts.headers)
+            self.shared.origins.check_first_login(&self.parts.headers).inspect_err(refused)
         } else {
             Ok(())
         }
@@ -337,6 +356,7 @@ impl Ctx<'_> {
     }
 
     /// Per-recipient send limits (fixed windows), while rate limiting is on.
+    /// `channel` names the key space (`email`, `sms`, `sms-budget`).
     pub(crate) async fn limit_recipient(
         &self,
         channel: &str,
@@ -346,19 +366,29 @@ impl Ctx<'_> {
         let Some(limiter) = &self.shared.rate_limiter else { return Ok(()) };
         let millis = i64::try_from(self.now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         for rule in rules {
-            limiter.enforce(&format!("{channel}|{address}|{}", rule.window_secs), *rule, millis).await?;
+            let key = format!("{channel}|{address}|{}", rule.window_secs);
+            if let Err(error) = limiter.enforce(&key, *rule, millis).await {
+                let scope = if channel == "sms-budget" { "budget" } else { "recipient" };
+                observe::rate_limited(scope, self.route.as_str());
+                return Err(error);
+            }
         }
         Ok(())
     }
 
     /// Writes a reset password and, when configured, ends every session.
-    pub(crate) async fn set_password_after_reset(&self, user_id: &str, hash: String) -> Result<(), ApiError> {
+    pub(crate) async fn set_password_after_reset(
+        &self,
+        user_id: &str,
+        hash: String,
+        channel: Channel,
+    ) -> Result<(), ApiError> {
         let store = &self.shared.store;
         if self.shared.revoke_sessions_on_password_reset {
             store.delete_user_sessions(user_id, None).await.map_err(store_error("revoke sessions"))?;
         }
         store.set_password(user_id, hash, self.now).await.map_err(store_error("set password"))?;
-        tracing::info!(target: "kernia::security", user_id, "password reset");
+        observe::password_reset(channel, user_id);
         Ok(())
     }
 

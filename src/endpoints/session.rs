@@ -67,6 +67,7 @@ pub(crate) async fn sign_out(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     Fields::optional(ctx.body.as_ref())?.finish()?;
     if let Some(token) = ctx.session_token() {
         ctx.shared.store.delete_session(&token).await.map_err(store_error("delete session"))?;
+        crate::observe::sign_out();
     }
     let mut response = wire::json(&json!({ "success": true }))?;
     ctx.clear_session_cookies(&mut response);
