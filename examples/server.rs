@@ -26,16 +26,20 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use kernia::delivery::{DeliveryError, DeliveryMode, OtpPurpose};
 use kernia::email_otp::EmailOtp;
 use kernia::extract::CurrentSession;
@@ -44,6 +48,7 @@ use kernia::rate_limit::MemoryRateLimitStore;
 use kernia::store::{MemoryStore, SqliteStore, Store};
 use kernia::{KerniaBuilder, KerniaLayer};
 use serde_json::{Value, json};
+use tower::ServiceExt;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -116,16 +121,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let app = demo_routes(app).layer(auth);
 
-    // Small JSON answers on keep-alive connections: send each at once (no Nagle delay).
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!("Kernia dev server on http://127.0.0.1:{port} (auth under {base_url}/api/auth)");
     tracing::info!("demo page on {base_url}/");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    serve(listener, app).await;
     Ok(())
+}
+
+/// HTTP/1.1 (what browsers and the official client use here), one task per
+/// connection, each request tagged with the peer address for the rate
+/// limiter, until SIGTERM or Ctrl-C.
+async fn serve(listener: tokio::net::TcpListener, app: Router) {
+    let stop = shutdown();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => return,
+        };
+        // Small JSON answers on keep-alive connections: send each at once (no Nagle delay).
+        let _ = stream.set_nodelay(true);
+        let service = app.clone().map_request(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        });
+        tokio::spawn(async move {
+            let connection = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
 }
 
 type BoxError = Box<dyn std::error::Error>;
