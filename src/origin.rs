@@ -73,7 +73,9 @@ impl Origins {
             return Ok(());
         };
         for (field, label, code) in FIELDS {
-            match body.get(field) {
+            // Better Auth skips falsy values (`if (!url) return`): `null` meets
+            // the schema's type check instead, and `""` passes.
+            match body.get(field).filter(|value| !is_falsy(value)) {
                 None => {}
                 Some(Value::String(url)) if is_relative_path(url) || self.is_trusted(url) => {}
                 Some(Value::String(_)) => return Err(code.into()),
@@ -134,6 +136,17 @@ fn is_relative_path(url: &str) -> bool {
         && !url.chars().any(char::is_control)
         && !url.to_ascii_lowercase().contains("%2f")
         && !url.to_ascii_lowercase().contains("%5c")
+}
+
+/// JavaScript's falsy JSON values: `null`, `false`, `0` and `""`.
+fn is_falsy(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(_) | Value::Object(_) => false,
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
 
-/// Every POST endpoint (core and both plugins) and the GET ones.
+/// Every POST path Kernia serves (core and both plugins; `POST /get-session`
+/// reads its body, then answers 405).
 const POST_PATHS: [&str; 24] = [
     "/sign-out",
     "/sign-up/email",
@@ -39,6 +40,7 @@ const POST_PATHS: [&str; 24] = [
     "/send-verification-email",
     "/get-session",
 ];
+/// Every GET path.
 const GET_PATHS: [&str; 3] = ["/ok", "/get-session", "/list-sessions"];
 
 /// Formats every log event (into a sink), so the hostile input also goes
