@@ -37,3 +37,17 @@ async fn callback_on_verification_sees_the_number_and_the_user() {
     let user_id = reply.json()["user"]["id"].as_str().unwrap().to_owned();
     assert_eq!(*seen.lock().unwrap(), vec![("+155501000099".to_owned(), user_id)]);
 }
+
+/// K21: SMS is a restricted authenticator, so it is not the only way in: a
+/// layer that offers SMS sign-in keeps email and password sign-in on.
+#[tokio::test]
+async fn sms_sign_in_comes_with_a_non_sms_way_in_by_default() {
+    let app = App::new();
+    let phone = app.post("/phone-number/send-otp", json!({ "phoneNumber": "+15550210021" }), "").await;
+    assert_eq!(phone.body, r#"{"message":"code sent"}"#, "SMS sign-in is offered");
+    app.sign_up("k21@example.com", "password123").await;
+    let body = json!({ "email": "k21@example.com", "password": "password123" });
+    let signed_in = app.post("/sign-in/email", body, "").await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    assert!(signed_in.set_cookie("better-auth.session_token").is_some());
+}
