@@ -2,6 +2,8 @@
 //! with `ServiceExt::oneshot`, a cookie jar, and capturing senders.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod probe;
+
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
