@@ -16,7 +16,6 @@ use crate::error::{ConfigError, ErrorCode};
 use crate::hooks::{self, HookError, Hooks, SignIn, SignUp, Verification};
 use crate::layer::KerniaLayer;
 use crate::origin::{Origins, origin_of};
-use crate::otp::{Lockout, OtpPolicy};
 use crate::password::PasswordHasher;
 use crate::phone_number::PhoneNumber;
 use crate::rate_limit::{DynRateLimitStore, MemoryRateLimitStore, RateLimitStore, RateLimiter, Rule, Rules};
@@ -479,34 +478,20 @@ impl KerniaBuilder {
         validate_cookie_prefix(&self.cookie_prefix)?;
         let email_otp = match self.email_otp.take() {
             Some(p) => {
-                if p.resend_strategy == ResendStrategy::Reuse && !p.storage.recoverable() {
+                if p.resend_strategy == ResendStrategy::Reuse && !p.codes.storage.recoverable() {
                     return Err(ConfigError::OutOfRange {
                         option: "email_otp",
                         reason: "resend_strategy Reuse needs OtpStorage::Encrypted (hashed codes cannot be resent)",
                     });
                 }
-                let codes = Codes {
-                    length: p.otp_length,
-                    expires_in: p.expires_in,
-                    allowed_attempts: p.allowed_attempts,
-                    storage: p.storage,
-                    lockout: p.lockout,
-                };
-                let policy = policy("email_otp", codes, ErrorCode::InvalidOtp)?;
+                let policy = p.codes.policy("email_otp", ErrorCode::InvalidOtp)?;
                 Some(Plugin { options: p, policy })
             }
             None => None,
         };
         let phone_number = match self.phone_number.take() {
             Some(p) => {
-                let codes = Codes {
-                    length: p.otp_length,
-                    expires_in: p.expires_in,
-                    allowed_attempts: p.allowed_attempts,
-                    storage: p.storage,
-                    lockout: p.lockout,
-                };
-                let policy = policy("phone_number", codes, ErrorCode::OtpNotFound)?;
+                let policy = p.codes.policy("phone_number", ErrorCode::OtpNotFound)?;
                 Some(Plugin { options: p, policy })
             }
             None => None,
@@ -596,40 +581,4 @@ fn check_range(builder: &KerniaBuilder) -> Result<(), ConfigError> {
         return out("password_hash_concurrency", "must be at least 1");
     }
     Ok(())
-}
-
-/// A plugin's code options, before checking.
-struct Codes {
-    length: usize,
-    expires_in: StdDuration,
-    allowed_attempts: u32,
-    storage: crate::otp::OtpStorage,
-    lockout: Option<Lockout>,
-}
-
-/// The code policy of a plugin, with its options checked: at least 6 digits
-/// (NIST's 20 bits), a lifetime of at most an hour, 1 to 10 attempts, a
-/// lockout of at most 100 consecutive failures.
-fn policy(plugin: &'static str, codes: Codes, missing: ErrorCode) -> Result<OtpPolicy, ConfigError> {
-    let out = |reason| Err(ConfigError::OutOfRange { option: plugin, reason });
-    if !(6..=12).contains(&codes.length) {
-        return out("otp_length must be 6 to 12 digits");
-    }
-    if codes.expires_in.is_zero() || codes.expires_in > StdDuration::from_secs(3600) {
-        return out("expires_in must be 1 second to 1 hour");
-    }
-    if !(1..=10).contains(&codes.allowed_attempts) {
-        return out("allowed_attempts must be 1 to 10");
-    }
-    if let Some(reason) = codes.lockout.as_ref().and_then(Lockout::check) {
-        return out(reason);
-    }
-    Ok(OtpPolicy {
-        length: codes.length,
-        expires_in: to_time(codes.expires_in),
-        allowed_attempts: codes.allowed_attempts,
-        storage: codes.storage,
-        missing,
-        lockout: codes.lockout,
-    })
 }

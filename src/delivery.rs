@@ -194,31 +194,50 @@ impl Courier {
         identifier: String,
         issued: String,
     ) -> Result<Delivered, ApiError> {
-        let sender = self.sender.clone();
         let channel = match &message {
             Outgoing::Email { .. } => "email",
             Outgoing::Sms { .. } => "sms",
         };
-        let task = tokio::spawn(async move { sender.send(message).await });
-        match self.mode {
-            DeliveryMode::Background => {
+        let withdraw_undelivered = move |timed_out| async move {
+            crate::observe::code_delivery_failed(channel, timed_out);
+            withdraw(store.as_ref(), &identifier, &issued)
+                .await
+                .map_err(|e| ApiError::internal("withdraw an undelivered code", &e))
+        };
+        let sender = self.sender.clone();
+        self.mode.run(async move { sender.send(message).await }, withdraw_undelivered).await
+    }
+}
+
+impl DeliveryMode {
+    /// Runs `send` per the mode, and `on_failure(timed_out)` if it fails:
+    /// awaited, within the limit, answering [`Delivered::Failed`] (or
+    /// `on_failure`'s error); in the background, answering
+    /// [`Delivered::Ok`] at once (`on_failure`'s error is logged where it
+    /// is made).
+    async fn run<F, Fut>(
+        self,
+        send: impl Future<Output = Result<(), DeliveryError>> + Send + 'static,
+        on_failure: F,
+    ) -> Result<Delivered, ApiError>
+    where
+        F: FnOnce(bool) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), ApiError>> + Send,
+    {
+        let task = tokio::spawn(send);
+        match self {
+            Self::Background => {
                 tokio::spawn(async move {
                     if !matches!(task.await, Ok(Ok(()))) {
-                        crate::observe::code_delivery_failed(channel, false);
-                        if let Err(e) = withdraw(store.as_ref(), &identifier, &issued).await {
-                            tracing::error!(target: "kernia", error = %e, "could not withdraw an undelivered code");
-                        }
+                        let _ = on_failure(false).await;
                     }
                 });
                 Ok(Delivered::Ok)
             }
-            DeliveryMode::Await(limit) => match tokio::time::timeout(limit, task).await {
+            Self::Await(limit) => match tokio::time::timeout(limit, task).await {
                 Ok(Ok(Ok(()))) => Ok(Delivered::Ok),
                 outcome => {
-                    crate::observe::code_delivery_failed(channel, outcome.is_err());
-                    withdraw(store.as_ref(), &identifier, &issued)
-                        .await
-                        .map_err(|e| ApiError::internal("withdraw an undelivered code", &e))?;
+                    on_failure(outcome.is_err()).await?;
                     Ok(Delivered::Failed)
                 }
             },
@@ -257,19 +276,9 @@ pub(crate) async fn send_change_notice(
     old: String,
     new: String,
 ) {
-    let task = tokio::spawn(notice(old, new));
-    match mode {
-        DeliveryMode::Background => {
-            tokio::spawn(async move {
-                if !matches!(task.await, Ok(Ok(()))) {
-                    crate::observe::change_notice_failed(channel);
-                }
-            });
-        }
-        DeliveryMode::Await(limit) => {
-            if !matches!(tokio::time::timeout(limit, task).await, Ok(Ok(Ok(())))) {
-                crate::observe::change_notice_failed(channel);
-            }
-        }
-    }
+    let log_failure = move |_| async move {
+        crate::observe::change_notice_failed(channel);
+        Ok(())
+    };
+    let _ = mode.run(notice(old, new), log_failure).await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::delivery::OtpPurpose;
 use crate::delivery::{self, ChangeNotice, Courier, DeliveryError, DeliveryMode, EmailSender, SendEmailOtp};
-use crate::otp::{Lockout, OtpStorage};
+use crate::otp::{CodeOptions, Lockout, OtpStorage};
 use crate::rate_limit::Rule;
 
 /// Makes a code for `(email, purpose)`; `None` falls back to random digits.
@@ -41,11 +41,8 @@ pub enum ResendStrategy {
 #[derive(Clone)]
 pub struct EmailOtp {
     pub(crate) courier: Courier,
-    pub(crate) otp_length: usize,
-    pub(crate) expires_in: Duration,
-    pub(crate) allowed_attempts: u32,
+    pub(crate) codes: CodeOptions,
     pub(crate) disable_sign_up: bool,
-    pub(crate) storage: OtpStorage,
     pub(crate) send_verification_on_sign_up: bool,
     pub(crate) change_email: bool,
     pub(crate) rate_limit: Rule,
@@ -53,18 +50,17 @@ pub struct EmailOtp {
     pub(crate) generate_otp: Option<GenerateOtp>,
     pub(crate) resend_strategy: ResendStrategy,
     pub(crate) override_default_email_verification: bool,
-    pub(crate) lockout: Option<Lockout>,
     pub(crate) change_notice: Option<ChangeNotice>,
 }
 
 impl std::fmt::Debug for EmailOtp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmailOtp")
-            .field("otp_length", &self.otp_length)
-            .field("expires_in", &self.expires_in)
-            .field("allowed_attempts", &self.allowed_attempts)
+            .field("otp_length", &self.codes.length)
+            .field("expires_in", &self.codes.expires_in)
+            .field("allowed_attempts", &self.codes.allowed_attempts)
             .field("disable_sign_up", &self.disable_sign_up)
-            .field("storage", &self.storage)
+            .field("storage", &self.codes.storage)
             .field("resend_strategy", &self.resend_strategy)
             .finish_non_exhaustive()
     }
@@ -78,11 +74,8 @@ impl EmailOtp {
     pub fn new(send_otp: impl SendEmailOtp) -> Self {
         Self {
             courier: Courier { sender: Arc::new(EmailSender(send_otp)), mode: DeliveryMode::Background },
-            otp_length: 6,
-            expires_in: Duration::from_secs(300),
-            allowed_attempts: 3,
+            codes: CodeOptions::default(),
             disable_sign_up: false,
-            storage: OtpStorage::Hmac,
             send_verification_on_sign_up: false,
             change_email: false,
             rate_limit: Rule { window_secs: 60, max: 3 },
@@ -90,26 +83,25 @@ impl EmailOtp {
             generate_otp: None,
             resend_strategy: ResendStrategy::Rotate,
             override_default_email_verification: false,
-            lockout: Some(Lockout::default()),
             change_notice: None,
         }
     }
 
     /// Digits per code (default 6; 6 to 12).
     pub fn otp_length(mut self, length: usize) -> Self {
-        self.otp_length = length;
+        self.codes.length = length;
         self
     }
 
     /// Code lifetime (default 300 s; at most one hour).
     pub fn expires_in(mut self, lifetime: Duration) -> Self {
-        self.expires_in = lifetime;
+        self.codes.expires_in = lifetime;
         self
     }
 
     /// Wrong guesses tolerated per code (default 3); the next try burns it.
     pub fn allowed_attempts(mut self, attempts: u32) -> Self {
-        self.allowed_attempts = attempts;
+        self.codes.allowed_attempts = attempts;
         self
     }
 
@@ -121,7 +113,7 @@ impl EmailOtp {
 
     /// How codes are kept at rest (default [`OtpStorage::Hmac`]).
     pub fn storage(mut self, storage: OtpStorage) -> Self {
-        self.storage = storage;
+        self.codes.storage = storage;
         self
     }
 
@@ -170,7 +162,7 @@ impl EmailOtp {
     /// resends (default [`Lockout::default`]: 100, then locked for 24 h;
     /// `None` turns it off).
     pub fn lockout(mut self, lockout: Option<Lockout>) -> Self {
-        self.lockout = lockout;
+        self.codes.lockout = lockout;
         self
     }
 

@@ -7,7 +7,7 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::crypto::{self, Sealer, Signer};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ConfigError, ErrorCode};
 use crate::lockout::Failures;
 pub use crate::lockout::Lockout;
 use crate::observe::{self, Recipient};
@@ -50,6 +50,59 @@ pub(crate) struct OtpPolicy {
     pub(crate) missing: ErrorCode,
     /// The cap on consecutive failures per recipient (K5), if any.
     pub(crate) lockout: Option<Lockout>,
+}
+
+/// A plugin's code options as its builder sets them; checked into an
+/// [`OtpPolicy`] when the layer is built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeOptions {
+    pub(crate) length: usize,
+    pub(crate) expires_in: std::time::Duration,
+    pub(crate) allowed_attempts: u32,
+    pub(crate) storage: OtpStorage,
+    pub(crate) lockout: Option<Lockout>,
+}
+
+impl Default for CodeOptions {
+    /// 6 digits, 300 s, 3 attempts, HMAC'd at rest, the default lockout.
+    fn default() -> Self {
+        Self {
+            length: 6,
+            expires_in: std::time::Duration::from_secs(300),
+            allowed_attempts: 3,
+            storage: OtpStorage::Hmac,
+            lockout: Some(Lockout::default()),
+        }
+    }
+}
+
+impl CodeOptions {
+    /// The checked policy: at least 6 digits (NIST's 20 bits), a lifetime of
+    /// at most an hour, 1 to 10 attempts, a lockout of at most 100
+    /// consecutive failures.
+    pub(crate) fn policy(&self, plugin: &'static str, missing: ErrorCode) -> Result<OtpPolicy, ConfigError> {
+        let out = |reason| Err(ConfigError::OutOfRange { option: plugin, reason });
+        if !(6..=12).contains(&self.length) {
+            return out("otp_length must be 6 to 12 digits");
+        }
+        if self.expires_in.is_zero() || self.expires_in > std::time::Duration::from_secs(3600) {
+            return out("expires_in must be 1 second to 1 hour");
+        }
+        if !(1..=10).contains(&self.allowed_attempts) {
+            return out("allowed_attempts must be 1 to 10");
+        }
+        if let Some(reason) = self.lockout.as_ref().and_then(Lockout::check) {
+            return out(reason);
+        }
+        Ok(OtpPolicy {
+            length: self.length,
+            expires_in: Duration::try_from(self.expires_in).unwrap_or(Duration::MAX),
+            allowed_attempts: self.allowed_attempts,
+            storage: self.storage,
+            missing,
+            lockout: self.lockout,
+        })
+    }
 }
 
 /// One code a request names: where it is stored, whom it went to, and why.
@@ -152,15 +205,19 @@ impl Otp<'_> {
         mode: Mode,
     ) -> Result<OtpVerified, ApiError> {
         let failures = self.failures(key).filter(|_| mode == Mode::Restore);
-        let counted = match &failures {
-            Some(failures) => failures.current().await?,
-            None => 0,
+        let newest = self.store.find_verification(&key.identifier);
+        // The recipient's count and the code are read at once: the lock check
+        // adds no round trip to the request's latency.
+        let (counted, newest) = match &failures {
+            Some(failures) => tokio::join!(failures.current(), newest),
+            None => (Ok(0), newest.await),
         };
+        let (counted, newest) = (counted?, newest.map_err(store_failed)?);
         if failures.as_ref().is_some_and(|f| f.locks(counted)) {
             observe::verify_failed(key.purpose, key.recipient, "locked");
             return Err(ErrorCode::TooManyAttempts.into());
         }
-        let verified = self.compare(key, code, mode).await?;
+        let verified = self.compare(key, code, mode, newest).await?;
         if let Some(failures) = failures.filter(|_| counted > 0) {
             failures.reset().await?;
         }
@@ -175,11 +232,17 @@ impl Otp<'_> {
         Some(Failures::new(lockout, self.store, self.now, key.recipient))
     }
 
-    /// One comparison under the attempt budget; a wrong code is counted
-    /// against the code and the recipient.
-    async fn compare(&self, key: &CodeKey<'_>, code: &str, mode: Mode) -> Result<OtpVerified, ApiError> {
+    /// One comparison of `code` with `newest`, the live value of `key`, under
+    /// the attempt budget; a wrong code is counted against the code and the
+    /// recipient.
+    async fn compare(
+        &self,
+        key: &CodeKey<'_>,
+        code: &str,
+        mode: Mode,
+        newest: Option<Verification>,
+    ) -> Result<OtpVerified, ApiError> {
         let (store, identifier) = (self.store, key.identifier.as_str());
-        let newest = store.find_verification(identifier).await.map_err(store_failed)?;
         let Some(newest) = newest else {
             observe::verify_failed(key.purpose, key.recipient, "missing");
             return Err(self.policy.missing.into());

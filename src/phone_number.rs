@@ -10,7 +10,7 @@ use crate::delivery::{
     self, BoxFuture, ChangeNotice, Courier, DeliveryError, DeliveryMode, SendSms, SmsSender,
 };
 use crate::error::{ApiError, ErrorCode};
-use crate::otp::{Lockout, OtpStorage};
+use crate::otp::{CodeOptions, Lockout, OtpStorage};
 use crate::rate_limit::Rule;
 use crate::store::User;
 
@@ -46,9 +46,7 @@ pub(crate) type VerifiedFn = Arc<dyn Fn(String, User) -> BoxFuture<'static, ()> 
 #[derive(Clone)]
 pub struct PhoneNumber {
     pub(crate) courier: Courier,
-    pub(crate) otp_length: usize,
-    pub(crate) expires_in: Duration,
-    pub(crate) allowed_attempts: u32,
+    pub(crate) codes: CodeOptions,
     pub(crate) disable_sign_up: bool,
     pub(crate) require_verification: bool,
     pub(crate) verification_message: String,
@@ -57,22 +55,20 @@ pub struct PhoneNumber {
     pub(crate) allowed_countries: Option<Vec<String>>,
     pub(crate) temp_email: NumberFn,
     pub(crate) temp_name: NumberFn,
-    pub(crate) storage: OtpStorage,
     pub(crate) rate_limit: Rule,
     pub(crate) recipient_limits: Vec<Rule>,
     pub(crate) sms_budget: Option<Rule>,
     pub(crate) validator: Option<ValidatorFn>,
     pub(crate) on_verification: Option<VerifiedFn>,
-    pub(crate) lockout: Option<Lockout>,
     pub(crate) change_notice: Option<ChangeNotice>,
 }
 
 impl fmt::Debug for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PhoneNumber")
-            .field("otp_length", &self.otp_length)
-            .field("expires_in", &self.expires_in)
-            .field("allowed_attempts", &self.allowed_attempts)
+            .field("otp_length", &self.codes.length)
+            .field("expires_in", &self.codes.expires_in)
+            .field("allowed_attempts", &self.codes.allowed_attempts)
             .field("disable_sign_up", &self.disable_sign_up)
             .field("validation", &self.validation)
             .field("allowed_countries", &self.allowed_countries)
@@ -90,9 +86,7 @@ impl PhoneNumber {
         let _ = &*phonenumber::metadata::DATABASE;
         Self {
             courier: Courier { sender: Arc::new(SmsSender(send_sms)), mode: DeliveryMode::Background },
-            otp_length: 6,
-            expires_in: Duration::from_secs(300),
-            allowed_attempts: 3,
+            codes: CodeOptions::default(),
             disable_sign_up: false,
             require_verification: false,
             verification_message: "Your verification code is {code}".to_owned(),
@@ -104,32 +98,30 @@ impl PhoneNumber {
                 format!("{digits}@phone.invalid")
             }),
             temp_name: Arc::new(str::to_owned),
-            storage: OtpStorage::Hmac,
             rate_limit: Rule { window_secs: 60, max: 10 },
             recipient_limits: vec![Rule { window_secs: 60, max: 1 }, Rule { window_secs: 86_400, max: 10 }],
             sms_budget: Some(Rule { window_secs: 86_400, max: 10_000 }),
             validator: None,
             on_verification: None,
-            lockout: Some(Lockout::default()),
             change_notice: None,
         }
     }
 
     /// Digits per code (default 6; 6 to 12).
     pub fn otp_length(mut self, length: usize) -> Self {
-        self.otp_length = length;
+        self.codes.length = length;
         self
     }
 
     /// Code lifetime (default 300 s; at most one hour).
     pub fn expires_in(mut self, lifetime: Duration) -> Self {
-        self.expires_in = lifetime;
+        self.codes.expires_in = lifetime;
         self
     }
 
     /// Wrong guesses tolerated per code (default 3).
     pub fn allowed_attempts(mut self, attempts: u32) -> Self {
-        self.allowed_attempts = attempts;
+        self.codes.allowed_attempts = attempts;
         self
     }
 
@@ -188,7 +180,7 @@ impl PhoneNumber {
 
     /// How codes are kept at rest (default [`OtpStorage::Hmac`]).
     pub fn storage(mut self, storage: OtpStorage) -> Self {
-        self.storage = storage;
+        self.codes.storage = storage;
         self
     }
 
@@ -220,7 +212,7 @@ impl PhoneNumber {
     /// resends (default [`Lockout::default`]: 100, then locked for 24 h;
     /// `None` turns it off).
     pub fn lockout(mut self, lockout: Option<Lockout>) -> Self {
-        self.lockout = lockout;
+        self.codes.lockout = lockout;
         self
     }
 
@@ -322,12 +314,6 @@ fn e164_shape(raw: &str) -> Option<String> {
     ok.then_some(compact)
 }
 
-/// A number for logs: country prefix and last two digits only.
-#[cfg(test)]
-fn mask(e164: &str) -> String {
-    crate::observe::Recipient::Phone(e164).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,6 +337,7 @@ mod tests {
     fn countries_outside_the_allow_list_are_refused() {
         let p = plugin(PhoneValidation::Strict).allowed_countries(["CA"]);
         assert_eq!(p.normalize("+12025550143").unwrap_err().code(), ErrorCode::CountryNotAllowed);
-        assert_eq!(mask("+12025550143"), "+12*******43");
+        // The refusal is logged with the number masked.
+        assert_eq!(crate::observe::Recipient::Phone("+12025550143").to_string(), "+12*******43");
     }
 }

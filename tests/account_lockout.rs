@@ -8,14 +8,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::probe::{Op, Probe, Probed};
 use common::{App, Reply};
 use kernia::ConfigError;
 use kernia::otp::Lockout;
-use kernia::store::{
-    Credential, MemoryStore, Session, SessionWithUser, Store, StoreResult, User, UserPatch, Verification,
-};
+use kernia::store::{MemoryStore, Store, StoreResult};
 use serde_json::json;
-use time::OffsetDateTime;
 
 /// Any code but `code`.
 fn wrong(code: &str) -> String {
@@ -224,82 +222,24 @@ async fn concurrent_wrong_guesses_on_several_codes_are_all_counted() {
 
 /// A memory store that yields before and after each verification step, so
 /// concurrent requests interleave between a count's read and its write.
-#[derive(Clone, Default)]
-struct YieldingStore(MemoryStore);
+type YieldingStore = Probed<MemoryStore, YieldAroundVerifications>;
 
-async fn yielding<T>(step: impl Future<Output = T>) -> T {
-    tokio::task::yield_now().await;
-    let out = step.await;
-    tokio::task::yield_now().await;
-    out
+#[derive(Clone, Default)]
+struct YieldAroundVerifications;
+
+async fn yield_on_verification(op: Op<'_>) {
+    if op.name.contains("verification") {
+        tokio::task::yield_now().await;
+    }
 }
 
-impl Store for YieldingStore {
-    async fn create_user(&self, user: User, password_hash: Option<String>) -> StoreResult<User> {
-        self.0.create_user(user, password_hash).await
+impl Probe for YieldAroundVerifications {
+    async fn before<'a>(&'a self, op: Op<'a>) -> StoreResult<()> {
+        yield_on_verification(op).await;
+        Ok(())
     }
-    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        self.0.find_user_by_id(id).await
-    }
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        self.0.find_user_by_email(email).await
-    }
-    async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
-        self.0.find_user_by_phone(phone).await
-    }
-    async fn update_user(
-        &self,
-        id: &str,
-        patch: UserPatch,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<User>> {
-        self.0.update_user(id, patch, now).await
-    }
-    async fn find_credential(&self, user_id: &str) -> StoreResult<Option<Credential>> {
-        self.0.find_credential(user_id).await
-    }
-    async fn set_password(&self, user_id: &str, hash: String, now: OffsetDateTime) -> StoreResult<()> {
-        self.0.set_password(user_id, hash, now).await
-    }
-    async fn delete_accounts(&self, user_id: &str) -> StoreResult<()> {
-        self.0.delete_accounts(user_id).await
-    }
-    async fn create_session(&self, session: Session) -> StoreResult<()> {
-        self.0.create_session(session).await
-    }
-    async fn find_session(&self, token: &str, now: OffsetDateTime) -> StoreResult<Option<SessionWithUser>> {
-        self.0.find_session(token, now).await
-    }
-    async fn refresh_session(
-        &self,
-        token: &str,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<Session>> {
-        self.0.refresh_session(token, expires_at, now).await
-    }
-    async fn delete_session(&self, token: &str) -> StoreResult<()> {
-        self.0.delete_session(token).await
-    }
-    async fn list_sessions(&self, user_id: &str, now: OffsetDateTime) -> StoreResult<Vec<Session>> {
-        self.0.list_sessions(user_id, now).await
-    }
-    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
-        self.0.delete_user_sessions(user_id, keep).await
-    }
-    async fn create_verification(&self, verification: Verification) -> StoreResult<()> {
-        yielding(self.0.create_verification(verification)).await
-    }
-    async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        yielding(self.0.find_verification(identifier)).await
-    }
-    async fn take_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        yielding(self.0.take_verification(identifier)).await
-    }
-    async fn restore_verification(&self, verification: Verification) -> StoreResult<bool> {
-        yielding(self.0.restore_verification(verification)).await
-    }
-    async fn delete_verifications(&self, identifier: &str) -> StoreResult<()> {
-        yielding(self.0.delete_verifications(identifier)).await
+
+    async fn after<'a>(&'a self, op: Op<'a>) {
+        yield_on_verification(op).await;
     }
 }

@@ -7,22 +7,19 @@
 mod common;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use common::probe::{Op, Probe, Probed};
 use common::*;
 use hmac::{Hmac, KeyInit, Mac};
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use kernia::store::{
-    Credential, MemoryStore, Session, SessionWithUser, Store, StoreError, StoreResult, User, UserPatch,
-    Verification,
-};
-use kernia::{ClientAddr, ConfigError, KerniaLayer, SessionHandle};
+use kernia::store::{MemoryStore, StoreError, StoreResult};
+use kernia::{ConfigError, KerniaLayer, SessionHandle};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use time::OffsetDateTime;
@@ -117,17 +114,6 @@ fn sorted(list: &[&str]) -> Vec<String> {
     v
 }
 
-const USER_KEYS: [&str; 9] = [
-    "id",
-    "name",
-    "email",
-    "emailVerified",
-    "image",
-    "createdAt",
-    "updatedAt",
-    "phoneNumber",
-    "phoneNumberVerified",
-];
 const SESSION_KEYS: [&str; 8] =
     ["id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent"];
 
@@ -147,17 +133,69 @@ fn json_post(path: &str, headers: &[(&str, &str)], body: &Value) -> Request<Full
     req("POST", &format!("/api/auth{path}"), &all, &body.to_string())
 }
 
-/// Marks `request` as coming from TCP peer `ip`.
-fn from_ip(mut request: Request<Full<Bytes>>, ip: &str) -> Request<Full<Bytes>> {
-    let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
-    request.extensions_mut().insert(ClientAddr(addr));
-    request
+/// A POST to `/api/auth{path}` from the trusted origin with a raw body of `content_type`.
+fn typed_post(path: &str, content_type: &str, body: &str) -> Request<Full<Bytes>> {
+    req("POST", &format!("/api/auth{path}"), &[("content-type", content_type), ("origin", ORIGIN)], body)
 }
+
+const JSON: &str = "application/json";
+
+/// A valid `/sign-in/email` body as raw text.
+const SIGN_IN_BODY: &str = r#"{"email":"a@example.com","password":"password123"}"#;
+
+/// Fetch metadata of a top-level cross-site navigation (a form posted from another site).
+const NAVIGATE: [(&str, &str); 2] = [("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")];
 
 #[track_caller]
 fn assert_error_message(reply: &Reply, status: u16, code: &str, message: &str) {
     reply.assert_error(status, code);
     assert_eq!(reply.json()["message"], message, "body: {}", reply.body);
+}
+
+#[track_caller]
+fn assert_unsupported_media_type(reply: &Reply, message: &str) {
+    assert_error_message(reply, 415, "UNSUPPORTED_MEDIA_TYPE", message);
+}
+
+#[track_caller]
+fn assert_password_too_short(reply: &Reply) {
+    assert_error_message(reply, 400, "PASSWORD_TOO_SHORT", "Password too short");
+}
+
+#[track_caller]
+fn assert_password_too_long(reply: &Reply) {
+    assert_error_message(reply, 400, "PASSWORD_TOO_LONG", "Password too long");
+}
+
+#[track_caller]
+fn assert_invalid_origin(reply: &Reply) {
+    assert_error_message(reply, 403, "INVALID_ORIGIN", "Invalid origin");
+}
+
+#[track_caller]
+fn assert_missing_origin(reply: &Reply) {
+    assert_error_message(reply, 403, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin");
+}
+
+#[track_caller]
+fn assert_invalid_callback(reply: &Reply) {
+    assert_error_message(reply, 403, "INVALID_CALLBACK_URL", "Invalid callbackURL");
+}
+
+#[track_caller]
+fn assert_csrf_blocked(reply: &Reply) {
+    assert_error_message(
+        reply,
+        403,
+        "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+        "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
+    );
+}
+
+#[track_caller]
+fn assert_unauthorized(reply: &Reply) {
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json(), unauthorized());
 }
 
 #[track_caller]
@@ -183,28 +221,99 @@ fn assert_cleared(reply: &Reply) {
     assert_eq!(reply.set_cookies(), CLEARED.to_vec());
 }
 
-/// Signs up `email`; returns the whole reply (asserted 200).
-async fn sign_up_reply(app: &App, email: &str) -> Reply {
-    let reply =
-        app.post("/sign-up/email", json!({"name": "Test", "email": email, "password": PASSWORD}), "").await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply
+/// The session token a reply's body carries.
+fn token_of(reply: &Reply) -> String {
+    reply.json()["token"].as_str().unwrap().to_owned()
+}
+
+/// The exact `Set-Cookie` list of a session that is not remembered: a
+/// browser-session token cookie and the `dont_remember` marker.
+fn browser_session_set_cookies(token: &str) -> Vec<String> {
+    vec![
+        format!("better-auth.session_token={}; Path=/; HttpOnly; SameSite=Lax", signed(token)),
+        dont_remember_set_cookie(),
+    ]
 }
 
 /// Signs up `email`; returns `(token, cookie header, user)`.
 async fn sign_up(app: &App, email: &str) -> (String, String, Value) {
-    let reply = sign_up_reply(app, email).await;
-    let body = reply.json();
-    let token = body["token"].as_str().unwrap().to_owned();
-    (token.clone(), session_cookie(&token), body["user"].clone())
+    let reply = app.sign_up_reply(email, PASSWORD).await;
+    let token = token_of(&reply);
+    (token.clone(), session_cookie(&token), reply.json()["user"].clone())
+}
+
+/// A sign-up of `email` with `password`, whatever it answers.
+async fn sign_up_attempt(app: &App, email: &str, password: &str) -> Reply {
+    app.post("/sign-up/email", json!({"name": "Test", "email": email, "password": password}), "").await
+}
+
+/// Signs up `email` with `rememberMe: false`; returns the whole reply (asserted 200).
+async fn sign_up_unremembered(app: &App, email: &str) -> Reply {
+    let body = json!({"name": "Test", "email": email, "password": PASSWORD, "rememberMe": false});
+    let reply = app.post("/sign-up/email", body, "").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply
 }
 
 /// Signs in `email`; returns `(token, cookie header)`.
 async fn sign_in(app: &App, email: &str) -> (String, String) {
     let reply = app.post("/sign-in/email", json!({"email": email, "password": PASSWORD}), "").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let token = reply.json()["token"].as_str().unwrap().to_owned();
+    let token = token_of(&reply);
     (token.clone(), session_cookie(&token))
+}
+
+/// Signs up `email` and signs it in a second time, and signs up another user
+/// next to it; returns the cookies of the first session, the second, and the
+/// other user's.
+async fn two_sessions_and_a_bystander(app: &App, email: &str) -> (String, String, String) {
+    let (_, cookie, _) = sign_up(app, email).await;
+    let (_, other) = sign_in(app, email).await;
+    let (_, bystander, _) = sign_up(app, &format!("bystander-of-{email}")).await;
+    (cookie, other, bystander)
+}
+
+/// Signs in `email` with `rememberMe: false`.
+async fn sign_in_unremembered(app: &App, email: &str) -> Reply {
+    app.post("/sign-in/email", json!({"email": email, "password": PASSWORD, "rememberMe": false}), "").await
+}
+
+/// Signs in `email` with a `callbackURL` (any JSON value).
+async fn sign_in_with_callback(app: &App, email: &str, url: impl Into<Value>) -> Reply {
+    let url = url.into();
+    app.post("/sign-in/email", json!({"email": email, "password": PASSWORD, "callbackURL": url}), "").await
+}
+
+/// A `/sign-in/email` of `email` with exactly the request headers `headers`.
+async fn sign_in_with_headers(app: &App, email: &str, headers: &[(&str, &str)]) -> Reply {
+    app.send(json_post("/sign-in/email", headers, &json!({"email": email, "password": PASSWORD}))).await
+}
+
+/// A `/sign-out` with exactly the request headers `headers`.
+async fn sign_out_with(app: &App, headers: &[(&str, &str)]) -> Reply {
+    app.send(json_post("/sign-out", headers, &json!({}))).await
+}
+
+/// Renames the user of `cookie` in a request from `origin`.
+async fn update_name_from(app: &App, cookie: &str, origin: &str, name: &str) -> Reply {
+    let headers = [("cookie", cookie), ("origin", origin)];
+    app.send(json_post("/update-user", &headers, &json!({"name": name}))).await
+}
+
+async fn change_password(app: &App, cookie: &str, current: &str, new: &str) -> Reply {
+    app.post("/change-password", json!({"currentPassword": current, "newPassword": new}), cookie).await
+}
+
+/// Changes the password of `cookie`'s user from [`PASSWORD`], revoking its other sessions.
+async fn change_password_revoking(app: &App, cookie: &str) -> Reply {
+    let body =
+        json!({"currentPassword": PASSWORD, "newPassword": "new-password-1", "revokeOtherSessions": true});
+    app.post("/change-password", body, cookie).await
+}
+
+/// `GET /me` (the inner service, through [`SessionHandle`]) with `cookie`.
+async fn get_me(app: &App, cookie: &str) -> Reply {
+    app.send(req("GET", "/me", &[("cookie", cookie)], "")).await
 }
 
 /// Whether `cookie` currently names a live session.
@@ -366,7 +475,7 @@ async fn pass_through_with_garbage_session_cookie_reaches_the_inner_service() {
     let reply = app.send(req("POST", "/hello", &[("cookie", cookie)], "{bad")).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, "hello");
-    let me = app.send(req("GET", "/me", &[("cookie", cookie)], "")).await;
+    let me = get_me(&app, cookie).await;
     assert_eq!(me.status, 401);
 }
 
@@ -386,7 +495,7 @@ async fn session_handle_is_only_inserted_when_the_session_cookie_is_present() {
 async fn me_reads_the_session_through_session_handle() {
     let app = App::new();
     let (_, cookie, _) = sign_up(&app, "Me@Example.com").await;
-    let me = app.send(req("GET", "/me", &[("cookie", cookie.as_str())], "")).await;
+    let me = get_me(&app, &cookie).await;
     assert_eq!(me.status, 200);
     assert_eq!(me.body, "me@example.com");
 
@@ -394,12 +503,12 @@ async fn me_reads_the_session_through_session_handle() {
     assert_eq!(anonymous.status, 401);
 
     let tampered = cookie.replacen("%3D", "", 1);
-    let forged = app.send(req("GET", "/me", &[("cookie", tampered.as_str())], "")).await;
+    let forged = get_me(&app, &tampered).await;
     assert_eq!(forged.status, 401);
 
     let out = app.post("/sign-out", json!({}), &cookie).await;
     assert_eq!(out.status, 200);
-    let after = app.send(req("GET", "/me", &[("cookie", cookie.as_str())], "")).await;
+    let after = get_me(&app, &cookie).await;
     assert_eq!(after.status, 401);
 }
 
@@ -408,7 +517,7 @@ async fn pass_through_never_refreshes_or_sets_cookies() {
     let app = App::new();
     let (_, cookie, _) = sign_up(&app, "quiet@example.com").await;
     app.clock.advance(2 * DAY);
-    let me = app.send(req("GET", "/me", &[("cookie", cookie.as_str())], "")).await;
+    let me = get_me(&app, &cookie).await;
     assert_eq!(me.status, 200);
     assert!(me.set_cookies().is_empty(), "{:?}", me.set_cookies());
 }
@@ -421,18 +530,9 @@ async fn pass_through_never_refreshes_or_sets_cookies() {
 async fn non_json_media_type_is_415_with_the_raw_header() {
     let app = App::new();
     for content_type in ["text/plain", "Text/Plain; charset=UTF-8", "application/vnd.api+json"] {
-        let reply = app
-            .send(req(
-                "POST",
-                "/api/auth/sign-in/email",
-                &[("content-type", content_type), ("origin", ORIGIN)],
-                r#"{"email":"a@example.com","password":"password123"}"#,
-            ))
-            .await;
-        assert_error_message(
+        let reply = app.send(typed_post("/sign-in/email", content_type, SIGN_IN_BODY)).await;
+        assert_unsupported_media_type(
             &reply,
-            415,
-            "UNSUPPORTED_MEDIA_TYPE",
             &format!("Content-Type \"{content_type}\" is not allowed. Allowed types: application/json"),
         );
     }
@@ -442,17 +542,14 @@ async fn non_json_media_type_is_415_with_the_raw_header() {
 async fn form_body_is_415_outside_the_sign_in_and_sign_up_endpoints() {
     let app = App::new();
     let reply = app
-        .send(req(
-            "POST",
-            "/api/auth/email-otp/send-verification-otp",
-            &[("content-type", "application/x-www-form-urlencoded"), ("origin", ORIGIN)],
+        .send(typed_post(
+            "/email-otp/send-verification-otp",
+            "application/x-www-form-urlencoded",
             "email=a%40example.com&type=sign-in",
         ))
         .await;
-    assert_error_message(
+    assert_unsupported_media_type(
         &reply,
-        415,
-        "UNSUPPORTED_MEDIA_TYPE",
         "Content-Type \"application/x-www-form-urlencoded\" is not allowed. Allowed types: application/json",
     );
 }
@@ -460,34 +557,15 @@ async fn form_body_is_415_outside_the_sign_in_and_sign_up_endpoints() {
 #[tokio::test]
 async fn body_without_content_type_is_415_content_type_required() {
     let app = App::new();
-    let reply = app
-        .send(req(
-            "POST",
-            "/api/auth/sign-in/email",
-            &[("origin", ORIGIN)],
-            r#"{"email":"a@example.com","password":"password123"}"#,
-        ))
-        .await;
-    assert_error_message(
-        &reply,
-        415,
-        "UNSUPPORTED_MEDIA_TYPE",
-        "Content-Type is required. Allowed types: application/json",
-    );
+    let reply = app.send(req("POST", "/api/auth/sign-in/email", &[("origin", ORIGIN)], SIGN_IN_BODY)).await;
+    assert_unsupported_media_type(&reply, "Content-Type is required. Allowed types: application/json");
 }
 
 #[tokio::test]
 async fn malformed_json_is_400_bad_request() {
     let app = App::new();
     for body in ["{", "{\"email\":", "not json", "{\"a\":1}x"] {
-        let reply = app
-            .send(req(
-                "POST",
-                "/api/auth/sign-in/email",
-                &[("content-type", "application/json"), ("origin", ORIGIN)],
-                body,
-            ))
-            .await;
+        let reply = app.send(typed_post("/sign-in/email", JSON, body)).await;
         assert_error_message(&reply, 400, "BAD_REQUEST", "Invalid JSON in request body");
     }
 }
@@ -510,14 +588,7 @@ async fn empty_body_is_validation_error_expected_object_received_undefined() {
 async fn null_array_and_string_bodies_are_validation_errors() {
     let app = App::new();
     for (body, kind) in [("null", "null"), ("[]", "array"), ("[1,2]", "array"), ("\"text\"", "string")] {
-        let reply = app
-            .send(req(
-                "POST",
-                "/api/auth/sign-in/email",
-                &[("content-type", "application/json"), ("origin", ORIGIN)],
-                body,
-            ))
-            .await;
+        let reply = app.send(typed_post("/sign-in/email", JSON, body)).await;
         assert_validation(&reply, &format!("[body] Invalid input: expected object, received {kind}"));
     }
 }
@@ -527,14 +598,7 @@ async fn json_media_type_with_parameters_and_any_case_is_accepted() {
     let app = App::new();
     for (i, content_type) in ["application/json; charset=utf-8", "Application/JSON"].into_iter().enumerate() {
         let body = json!({"name": "T", "email": format!("ct{i}@example.com"), "password": PASSWORD});
-        let reply = app
-            .send(req(
-                "POST",
-                "/api/auth/sign-up/email",
-                &[("content-type", content_type), ("origin", ORIGIN)],
-                &body.to_string(),
-            ))
-            .await;
+        let reply = app.send(typed_post("/sign-up/email", content_type, &body.to_string())).await;
         assert_eq!(reply.status, 200, "{content_type}: {}", reply.body);
     }
 }
@@ -559,24 +623,10 @@ fn padded_body(len: usize) -> String {
 async fn body_over_the_default_64_kib_is_413() {
     let app = App::new();
     let body = padded_body(64 * 1024 + 1);
-    let reply = app
-        .send(req(
-            "POST",
-            "/api/auth/sign-in/email",
-            &[("content-type", "application/json"), ("origin", ORIGIN)],
-            &body,
-        ))
-        .await;
+    let reply = app.send(typed_post("/sign-in/email", JSON, &body)).await;
     reply.assert_error(413, "PAYLOAD_TOO_LARGE");
 
-    let at_limit = app
-        .send(req(
-            "POST",
-            "/api/auth/sign-in/email",
-            &[("content-type", "application/json"), ("origin", ORIGIN)],
-            &padded_body(64 * 1024),
-        ))
-        .await;
+    let at_limit = app.send(typed_post("/sign-in/email", JSON, &padded_body(64 * 1024))).await;
     assert_eq!(at_limit.status, 400, "{}", at_limit.body);
     assert_eq!(at_limit.json()["code"], "VALIDATION_ERROR");
 }
@@ -599,21 +649,10 @@ async fn oversize_body_with_a_lying_content_length_is_413() {
 #[tokio::test]
 async fn max_body_bytes_is_configurable_and_inclusive() {
     let app = App::with(|b| b.max_body_bytes(1024));
-    let send = |len: usize| {
-        let app = app.clone();
-        async move {
-            app.send(req(
-                "POST",
-                "/api/auth/sign-in/email",
-                &[("content-type", "application/json"), ("origin", ORIGIN)],
-                &padded_body(len),
-            ))
-            .await
-        }
-    };
-    let ok = send(1024).await;
+    let ok = app.send(typed_post("/sign-in/email", JSON, &padded_body(1024))).await;
     assert_eq!(ok.json()["code"], "VALIDATION_ERROR", "{}", ok.body);
-    send(1025).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+    let over = app.send(typed_post("/sign-in/email", JSON, &padded_body(1025))).await;
+    over.assert_error(413, "PAYLOAD_TOO_LARGE");
 }
 
 #[tokio::test]
@@ -704,13 +743,9 @@ async fn cookie_header_parsing_follows_better_call() {
 #[tokio::test]
 async fn sign_up_returns_token_and_user_and_sets_the_session_cookie() {
     let app = App::new();
-    let reply = app
-        .post(
-            "/sign-up/email",
-            json!({"name": "Alice", "email": "Alice@Example.COM", "password": PASSWORD, "unknownField": 1}),
-            "",
-        )
-        .await;
+    let body =
+        json!({"name": "Alice", "email": "Alice@Example.COM", "password": PASSWORD, "unknownField": 1});
+    let reply = app.post("/sign-up/email", body, "").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.headers[header::CONTENT_TYPE], "application/json");
     let body = reply.json();
@@ -743,13 +778,8 @@ async fn sign_up_returns_token_and_user_and_sets_the_session_cookie() {
 #[tokio::test]
 async fn sign_up_ignores_email_verified_and_keeps_image() {
     let app = App::new();
-    let reply = app
-        .post(
-            "/sign-up/email",
-            json!({"name": "I", "email": "img@example.com", "password": PASSWORD, "emailVerified": true, "image": "https://img.example/a.png"}),
-            "",
-        )
-        .await;
+    let body = json!({"name": "I", "email": "img@example.com", "password": PASSWORD, "emailVerified": true, "image": "https://img.example/a.png"});
+    let reply = app.post("/sign-up/email", body, "").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["user"]["emailVerified"], false);
     assert_eq!(reply.json()["user"]["image"], "https://img.example/a.png");
@@ -760,8 +790,7 @@ async fn duplicate_sign_up_is_422_user_already_exists() {
     let app = App::new();
     sign_up(&app, "dup@example.com").await;
     for email in ["dup@example.com", "DUP@Example.com"] {
-        let reply =
-            app.post("/sign-up/email", json!({"name": "D", "email": email, "password": PASSWORD}), "").await;
+        let reply = sign_up_attempt(&app, email, PASSWORD).await;
         assert_error_message(
             &reply,
             422,
@@ -775,47 +804,20 @@ async fn duplicate_sign_up_is_422_user_already_exists() {
 #[tokio::test]
 async fn sign_up_password_length_is_counted_in_utf16_units() {
     let app = App::new();
-    let attempt = |email: &'static str, password: String| {
-        let app = app.clone();
-        async move {
-            app.post("/sign-up/email", json!({"name": "P", "email": email, "password": password}), "").await
-        }
-    };
-    assert_error_message(
-        &attempt("p1@example.com", "a".repeat(7)).await,
-        400,
-        "PASSWORD_TOO_SHORT",
-        "Password too short",
-    );
-    assert_error_message(
-        &attempt("p2@example.com", "é".repeat(7)).await,
-        400,
-        "PASSWORD_TOO_SHORT",
-        "Password too short",
-    );
-    assert_error_message(
-        &attempt("p3@example.com", "a".repeat(129)).await,
-        400,
-        "PASSWORD_TOO_LONG",
-        "Password too long",
-    );
+    assert_password_too_short(&sign_up_attempt(&app, "p1@example.com", &"a".repeat(7)).await);
+    assert_password_too_short(&sign_up_attempt(&app, "p2@example.com", &"é".repeat(7)).await);
+    assert_password_too_long(&sign_up_attempt(&app, "p3@example.com", &"a".repeat(129)).await);
     // 65 emoji = 130 UTF-16 units (65 chars).
-    assert_error_message(
-        &attempt("p4@example.com", "😀".repeat(65)).await,
-        400,
-        "PASSWORD_TOO_LONG",
-        "Password too long",
-    );
-    assert_eq!(attempt("p5@example.com", "a".repeat(128)).await.status, 200);
+    assert_password_too_long(&sign_up_attempt(&app, "p4@example.com", &"😀".repeat(65)).await);
+    assert_eq!(sign_up_attempt(&app, "p5@example.com", &"a".repeat(128)).await.status, 200);
     // 4 emoji = 8 UTF-16 units (4 chars).
-    assert_eq!(attempt("p6@example.com", "😀".repeat(4)).await.status, 200);
+    assert_eq!(sign_up_attempt(&app, "p6@example.com", &"😀".repeat(4)).await.status, 200);
 }
 
 #[tokio::test]
 async fn sign_up_with_empty_password_is_too_small() {
     let app = App::new();
-    let reply =
-        app.post("/sign-up/email", json!({"name": "E", "email": "e@example.com", "password": ""}), "").await;
+    let reply = sign_up_attempt(&app, "e@example.com", "").await;
     assert_validation(&reply, "[body.password] Too small: expected string to have >=1 characters");
 }
 
@@ -824,8 +826,7 @@ async fn sign_up_with_a_malformed_email_is_rejected_by_the_schema() {
     // core.md §3.3 ("schema-level email format (/sign-up/email)") and §8.3.
     let app = App::new();
     for email in ["not-an-email", " bob@example.com ", "a@b", "a..b@example.com"] {
-        let reply =
-            app.post("/sign-up/email", json!({"name": "E", "email": email, "password": PASSWORD}), "").await;
+        let reply = sign_up_attempt(&app, email, PASSWORD).await;
         assert_validation(&reply, "[body.email] Invalid email address");
     }
 }
@@ -833,13 +834,8 @@ async fn sign_up_with_a_malformed_email_is_rejected_by_the_schema() {
 #[tokio::test]
 async fn sign_up_with_a_phone_number_is_phone_number_cannot_be_set() {
     let app = App::new();
-    let reply = app
-        .post(
-            "/sign-up/email",
-            json!({"name": "P", "email": "phone@example.com", "password": PASSWORD, "phoneNumber": "+15555550100"}),
-            "",
-        )
-        .await;
+    let body = json!({"name": "P", "email": "phone@example.com", "password": PASSWORD, "phoneNumber": "+15555550100"});
+    let reply = app.post("/sign-up/email", body, "").await;
     assert_error_message(
         &reply,
         400,
@@ -851,22 +847,9 @@ async fn sign_up_with_a_phone_number_is_phone_number_cannot_be_set() {
 #[tokio::test]
 async fn sign_up_remember_me_false_sets_a_browser_session_cookie_and_dont_remember() {
     let app = App::new();
-    let reply = app
-        .post(
-            "/sign-up/email",
-            json!({"name": "R", "email": "r@example.com", "password": PASSWORD, "rememberMe": false}),
-            "",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let token = reply.json()["token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        reply.set_cookies(),
-        vec![
-            format!("better-auth.session_token={}; Path=/; HttpOnly; SameSite=Lax", signed(&token)),
-            dont_remember_set_cookie(),
-        ]
-    );
+    let reply = sign_up_unremembered(&app, "r@example.com").await;
+    let token = token_of(&reply);
+    assert_eq!(reply.set_cookies(), browser_session_set_cookies(&token));
     assert_eq!(
         dont_remember_set_cookie(),
         "better-auth.dont_remember=true.OMSybldf0YrSx6%2BqNBIJSNzknz23wUyIXId66sdVVVc%3D; Path=/; HttpOnly; SameSite=Lax"
@@ -914,13 +897,7 @@ async fn sign_in_with_callback_url_redirects_with_location() {
     let app = App::new();
     sign_up(&app, "cb@example.com").await;
     for url in ["/dashboard", "http://localhost:3000/welcome?x=1"] {
-        let reply = app
-            .post(
-                "/sign-in/email",
-                json!({"email": "cb@example.com", "password": PASSWORD, "callbackURL": url}),
-                "",
-            )
-            .await;
+        let reply = sign_in_with_callback(&app, "cb@example.com", url).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         let body = reply.json();
         assert_eq!(keys(&body), sorted(&["redirect", "token", "url", "user"]));
@@ -954,14 +931,7 @@ async fn wrong_password_and_unknown_email_fail_identically() {
 async fn sign_in_with_untrusted_callback_url_is_403() {
     let app = App::new();
     for url in ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"] {
-        let reply = app
-            .post(
-                "/sign-in/email",
-                json!({"email": "a@example.com", "password": PASSWORD, "callbackURL": url}),
-                "",
-            )
-            .await;
-        assert_error_message(&reply, 403, "INVALID_CALLBACK_URL", "Invalid callbackURL");
+        assert_invalid_callback(&sign_in_with_callback(&app, "a@example.com", url).await);
     }
 }
 
@@ -969,13 +939,7 @@ async fn sign_in_with_untrusted_callback_url_is_403() {
 async fn non_string_callback_url_is_400_message_only() {
     let app = App::new();
     for value in [json!(5), json!({"a": 1}), json!(true)] {
-        let reply = app
-            .post(
-                "/sign-in/email",
-                json!({"email": "a@example.com", "password": PASSWORD, "callbackURL": value}),
-                "",
-            )
-            .await;
+        let reply = sign_in_with_callback(&app, "a@example.com", value).await;
         assert_eq!(reply.status, 400, "{}", reply.body);
         assert_eq!(reply.json(), json!({"message": "Invalid callbackURL: expected a string"}));
     }
@@ -994,44 +958,27 @@ async fn sign_in_with_a_129_char_password_is_too_long() {
     let app = App::new();
     let reply =
         app.post("/sign-in/email", json!({"email": "a@example.com", "password": "a".repeat(129)}), "").await;
-    assert_error_message(&reply, 400, "PASSWORD_TOO_LONG", "Password too long");
+    assert_password_too_long(&reply);
 }
 
 #[tokio::test]
 async fn sign_in_remember_me_false_sets_dont_remember() {
     let app = App::new();
     sign_up(&app, "nr@example.com").await;
-    let reply = app
-        .post(
-            "/sign-in/email",
-            json!({"email": "nr@example.com", "password": PASSWORD, "rememberMe": false}),
-            "",
-        )
-        .await;
+    let reply = sign_in_unremembered(&app, "nr@example.com").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let token = reply.json()["token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        reply.set_cookies(),
-        vec![
-            format!("better-auth.session_token={}; Path=/; HttpOnly; SameSite=Lax", signed(&token)),
-            dont_remember_set_cookie(),
-        ]
-    );
+    let token = token_of(&reply);
+    assert_eq!(reply.set_cookies(), browser_session_set_cookies(&token));
 }
 
 #[tokio::test]
 async fn remembered_sign_in_clears_a_valid_dont_remember_cookie() {
     let app = App::new();
     sign_up(&app, "rem@example.com").await;
-    let reply = app
-        .post(
-            "/sign-in/email",
-            json!({"email": "rem@example.com", "password": PASSWORD}),
-            &dont_remember_cookie(),
-        )
-        .await;
+    let body = json!({"email": "rem@example.com", "password": PASSWORD});
+    let reply = app.post("/sign-in/email", body, &dont_remember_cookie()).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let token = reply.json()["token"].as_str().unwrap().to_owned();
+    let token = token_of(&reply);
     assert_eq!(reply.set_cookie("better-auth.session_token"), Some(session_set_cookie(&token)));
     assert_eq!(reply.set_cookie("better-auth.dont_remember").as_deref(), Some(CLEARED[2]));
     assert_eq!(reply.set_cookies().len(), 2);
@@ -1192,14 +1139,7 @@ async fn disable_refresh_query_flag_is_true_for_any_non_empty_value() {
 #[tokio::test]
 async fn dont_remember_cookie_suppresses_refresh() {
     let app = App::new();
-    let reply = app
-        .post(
-            "/sign-up/email",
-            json!({"name": "D", "email": "dr@example.com", "password": PASSWORD, "rememberMe": false}),
-            "",
-        )
-        .await;
-    let both = reply.cookie_header();
+    let both = sign_up_unremembered(&app, "dr@example.com").await.cookie_header();
     let expiry = later(&app, 86_400);
     app.clock.advance(Duration::from_secs(3600));
     let reply = app.get("/get-session", &both).await;
@@ -1227,7 +1167,7 @@ async fn session_expires_after_seven_days() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, "null");
     assert_cleared(&reply);
-    let me = app.send(req("GET", "/me", &[("cookie", cookie.as_str())], "")).await;
+    let me = get_me(&app, &cookie).await;
     assert_eq!(me.status, 401);
 }
 
@@ -1312,21 +1252,14 @@ async fn list_sessions_requires_a_fresh_session() {
 async fn list_sessions_without_session_is_401() {
     let app = App::new();
     let reply = app.get("/list-sessions", "").await;
-    assert_eq!(reply.status, 401);
-    assert_eq!(reply.json(), unauthorized());
+    assert_unauthorized(&reply);
 }
 
 #[tokio::test]
 async fn list_sessions_omits_expired_sessions() {
     let app = App::with(|b| b.session_fresh_age(Duration::ZERO));
     let (_, cookie, _) = sign_up(&app, "expired-list@example.com").await;
-    let short = app
-        .post(
-            "/sign-in/email",
-            json!({"email": "expired-list@example.com", "password": PASSWORD, "rememberMe": false}),
-            "",
-        )
-        .await;
+    let short = sign_in_unremembered(&app, "expired-list@example.com").await;
     assert_eq!(short.status, 200);
     app.clock.advance(DAY + Duration::from_secs(1));
     let reply = app.get("/list-sessions", &cookie).await;
@@ -1384,8 +1317,7 @@ async fn revoke_session_of_an_unknown_token_still_answers_status_true() {
 async fn revoke_session_requires_a_session_and_a_token() {
     let app = App::new();
     let anonymous = app.post("/revoke-session", json!({"token": "x"}), "").await;
-    assert_eq!(anonymous.status, 401);
-    assert_eq!(anonymous.json(), unauthorized());
+    assert_unauthorized(&anonymous);
     let (_, cookie, _) = sign_up(&app, "no-token@example.com").await;
     let missing = app.post("/revoke-session", json!({}), &cookie).await;
     assert_validation(&missing, "[body.token] Invalid input: expected string, received undefined");
@@ -1394,9 +1326,7 @@ async fn revoke_session_requires_a_session_and_a_token() {
 #[tokio::test]
 async fn revoke_sessions_ends_every_session_of_the_user() {
     let app = App::new();
-    let (_, cookie, _) = sign_up(&app, "all@example.com").await;
-    let (_, other) = sign_in(&app, "all@example.com").await;
-    let (_, bystander, _) = sign_up(&app, "bystander@example.com").await;
+    let (cookie, other, bystander) = two_sessions_and_a_bystander(&app, "all@example.com").await;
     let reply = app.post("/revoke-sessions", json!({}), &cookie).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json(), json!({"status": true}));
@@ -1411,9 +1341,7 @@ async fn revoke_sessions_ends_every_session_of_the_user() {
 #[tokio::test]
 async fn revoke_other_sessions_keeps_the_current_one() {
     let app = App::new();
-    let (_, cookie, _) = sign_up(&app, "others@example.com").await;
-    let (_, other) = sign_in(&app, "others@example.com").await;
-    let (_, bystander, _) = sign_up(&app, "bystander2@example.com").await;
+    let (cookie, other, bystander) = two_sessions_and_a_bystander(&app, "others@example.com").await;
     let reply = app.post("/revoke-other-sessions", json!({}), &cookie).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json(), json!({"status": true}));
@@ -1433,13 +1361,7 @@ async fn revoke_other_sessions_keeps_the_current_one() {
 async fn change_password_returns_null_token_and_user() {
     let app = App::new();
     let (_, cookie, user) = sign_up(&app, "cp@example.com").await;
-    let reply = app
-        .post(
-            "/change-password",
-            json!({"currentPassword": PASSWORD, "newPassword": "new-password-1"}),
-            &cookie,
-        )
-        .await;
+    let reply = change_password(&app, &cookie, PASSWORD, "new-password-1").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = reply.json();
     assert_eq!(keys(&body), sorted(&["token", "user"]));
@@ -1462,13 +1384,7 @@ async fn change_password_returns_null_token_and_user() {
 async fn change_password_with_wrong_current_password_is_invalid_password() {
     let app = App::new();
     let (_, cookie, _) = sign_up(&app, "cpw@example.com").await;
-    let reply = app
-        .post(
-            "/change-password",
-            json!({"currentPassword": "not-the-password", "newPassword": "new-password-1"}),
-            &cookie,
-        )
-        .await;
+    let reply = change_password(&app, &cookie, "not-the-password", "new-password-1").await;
     assert_error_message(&reply, 400, "INVALID_PASSWORD", "Invalid password");
 }
 
@@ -1476,18 +1392,8 @@ async fn change_password_with_wrong_current_password_is_invalid_password() {
 async fn change_password_checks_new_password_length() {
     let app = App::new();
     let (_, cookie, _) = sign_up(&app, "cpl@example.com").await;
-    let short = app
-        .post("/change-password", json!({"currentPassword": PASSWORD, "newPassword": "short"}), &cookie)
-        .await;
-    assert_error_message(&short, 400, "PASSWORD_TOO_SHORT", "Password too short");
-    let long = app
-        .post(
-            "/change-password",
-            json!({"currentPassword": PASSWORD, "newPassword": "a".repeat(129)}),
-            &cookie,
-        )
-        .await;
-    assert_error_message(&long, 400, "PASSWORD_TOO_LONG", "Password too long");
+    assert_password_too_short(&change_password(&app, &cookie, PASSWORD, "short").await);
+    assert_password_too_long(&change_password(&app, &cookie, PASSWORD, &"a".repeat(129)).await);
 }
 
 #[tokio::test]
@@ -1495,13 +1401,7 @@ async fn change_password_revoking_other_sessions_issues_a_new_session() {
     let app = App::new();
     let (old_token, cookie, user) = sign_up(&app, "cpr@example.com").await;
     let (_, other) = sign_in(&app, "cpr@example.com").await;
-    let reply = app
-        .post(
-            "/change-password",
-            json!({"currentPassword": PASSWORD, "newPassword": "new-password-1", "revokeOtherSessions": true}),
-            &cookie,
-        )
-        .await;
+    let reply = change_password_revoking(&app, &cookie).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = reply.json();
     assert!(is_alnum32(&body["token"]));
@@ -1517,36 +1417,17 @@ async fn change_password_revoking_other_sessions_issues_a_new_session() {
 #[tokio::test]
 async fn change_password_revoke_keeps_a_dont_remember_session_a_browser_session() {
     let app = App::new();
-    let reply = app
-        .post("/sign-up/email", json!({"name": "B", "email": "cp-browser@example.com", "password": PASSWORD, "rememberMe": false}), "")
-        .await;
-    let cookies = reply.cookie_header();
-    let reply = app
-        .post(
-            "/change-password",
-            json!({"currentPassword": PASSWORD, "newPassword": "new-password-1", "revokeOtherSessions": true}),
-            &cookies,
-        )
-        .await;
+    let cookies = sign_up_unremembered(&app, "cp-browser@example.com").await.cookie_header();
+    let reply = change_password_revoking(&app, &cookies).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let token = reply.json()["token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        reply.set_cookies(),
-        vec![
-            format!("better-auth.session_token={}; Path=/; HttpOnly; SameSite=Lax", signed(&token)),
-            dont_remember_set_cookie(),
-        ]
-    );
+    let token = token_of(&reply);
+    assert_eq!(reply.set_cookies(), browser_session_set_cookies(&token));
 }
 
 #[tokio::test]
 async fn change_password_without_session_is_401() {
     let app = App::new();
-    let reply = app
-        .post("/change-password", json!({"currentPassword": PASSWORD, "newPassword": "new-password-1"}), "")
-        .await;
-    assert_eq!(reply.status, 401);
-    assert_eq!(reply.json(), unauthorized());
+    assert_unauthorized(&change_password(&app, "", PASSWORD, "new-password-1").await);
 }
 
 #[tokio::test]
@@ -1587,23 +1468,11 @@ async fn update_user_changes_name_and_image_and_resends_the_cookie() {
 #[tokio::test]
 async fn update_user_keeps_a_dont_remember_session_a_browser_session() {
     let app = App::new();
-    let reply = app
-        .post(
-            "/sign-up/email",
-            json!({"name": "B", "email": "browser@example.com", "password": PASSWORD, "rememberMe": false}),
-            "",
-        )
-        .await;
-    let token = reply.json()["token"].as_str().unwrap().to_owned();
+    let reply = sign_up_unremembered(&app, "browser@example.com").await;
+    let token = token_of(&reply);
     let reply = app.post("/update-user", json!({"name": "Browser"}), &reply.cookie_header()).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(
-        reply.set_cookies(),
-        vec![
-            format!("better-auth.session_token={}; Path=/; HttpOnly; SameSite=Lax", signed(&token)),
-            dont_remember_set_cookie(),
-        ]
-    );
+    assert_eq!(reply.set_cookies(), browser_session_set_cookies(&token));
 }
 
 #[tokio::test]
@@ -1666,8 +1535,7 @@ async fn update_user_refuses_phone_number_verified() {
 async fn update_user_without_session_is_401() {
     let app = App::new();
     let reply = app.post("/update-user", json!({"name": "x"}), "").await;
-    assert_eq!(reply.status, 401);
-    assert_eq!(reply.json(), unauthorized());
+    assert_unauthorized(&reply);
 }
 
 // ---------------------------------------------------------------------------
@@ -1753,24 +1621,17 @@ async fn null_origin_with_same_origin_fetch_is_replaced_by_the_requests_own_orig
             &json!({"name": "x"}),
         ))
         .await;
-    assert_error_message(&reply, 403, "INVALID_ORIGIN", "Invalid origin");
+    assert_invalid_origin(&reply);
 }
 
 #[tokio::test]
 async fn any_cookie_triggers_the_origin_check() {
     let app = App::new();
-    let missing = app.send(json_post("/sign-out", &[("cookie", "foo=bar")], &json!({}))).await;
-    assert_error_message(&missing, 403, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin");
-    let foreign = app
-        .send(json_post(
-            "/sign-out",
-            &[("cookie", "foo=bar"), ("origin", "https://evil.example")],
-            &json!({}),
-        ))
-        .await;
-    assert_error_message(&foreign, 403, "INVALID_ORIGIN", "Invalid origin");
-    let trusted =
-        app.send(json_post("/sign-out", &[("cookie", "foo=bar"), ("origin", ORIGIN)], &json!({}))).await;
+    let missing = sign_out_with(&app, &[("cookie", "foo=bar")]).await;
+    assert_missing_origin(&missing);
+    let foreign = sign_out_with(&app, &[("cookie", "foo=bar"), ("origin", "https://evil.example")]).await;
+    assert_invalid_origin(&foreign);
+    let trusted = sign_out_with(&app, &[("cookie", "foo=bar"), ("origin", ORIGIN)]).await;
     assert_eq!(trusted.status, 200);
 }
 
@@ -1778,21 +1639,15 @@ async fn any_cookie_triggers_the_origin_check() {
 async fn origin_check_runs_before_body_validation() {
     let app = App::new();
     let reply = app.send(json_post("/change-password", &[("cookie", "foo=bar")], &json!({}))).await;
-    assert_error_message(&reply, 403, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin");
+    assert_missing_origin(&reply);
 }
 
 #[tokio::test]
 async fn requests_without_cookies_skip_the_origin_check_outside_first_login_endpoints() {
     let app = App::new();
-    let reply = app.send(json_post("/sign-out", &[("origin", "https://evil.example")], &json!({}))).await;
+    let reply = sign_out_with(&app, &[("origin", "https://evil.example")]).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let navigate = app
-        .send(json_post(
-            "/sign-out",
-            &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")],
-            &json!({}),
-        ))
-        .await;
+    let navigate = sign_out_with(&app, &NAVIGATE).await;
     assert_eq!(navigate.status, 200, "{}", navigate.body);
 }
 
@@ -1862,13 +1717,7 @@ async fn form_csrf_matrix_for_first_login_without_cookies() {
         ("trusted referer", vec![("referer", "http://localhost:3000/login")], Expect::Pass),
     ];
     for (label, headers, expect) in rows {
-        let reply = app
-            .send(json_post(
-                "/sign-in/email",
-                &headers,
-                &json!({"email": "nobody@example.com", "password": PASSWORD}),
-            ))
-            .await;
+        let reply = sign_in_with_headers(&app, "nobody@example.com", &headers).await;
         match expect {
             Expect::Pass => {
                 assert_eq!(reply.status, 401, "{label}: {}", reply.body);
@@ -1885,52 +1734,25 @@ async fn form_csrf_matrix_for_first_login_without_cookies() {
 #[tokio::test]
 async fn cross_site_navigation_login_is_blocked_on_sign_up_too() {
     let app = App::new();
-    let reply = app
-        .send(json_post(
-            "/sign-up/email",
-            &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")],
-            &json!({"name": "C", "email": "csrf@example.com", "password": PASSWORD}),
-        ))
-        .await;
-    assert_error_message(
-        &reply,
-        403,
-        "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
-        "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
-    );
-    let server = app
-        .send(json_post(
-            "/sign-up/email",
-            &[],
-            &json!({"name": "S", "email": "s2s@example.com", "password": PASSWORD}),
-        ))
-        .await;
+    let body = json!({"name": "C", "email": "csrf@example.com", "password": PASSWORD});
+    assert_csrf_blocked(&app.send(json_post("/sign-up/email", &NAVIGATE, &body)).await);
+    let body = json!({"name": "S", "email": "s2s@example.com", "password": PASSWORD});
+    let server = app.send(json_post("/sign-up/email", &[], &body)).await;
     assert_eq!(server.status, 200, "server-to-server sign-up is allowed: {}", server.body);
 }
 
 #[tokio::test]
 async fn form_csrf_check_runs_after_validation() {
     let app = App::new();
-    let reply = app
-        .send(json_post(
-            "/sign-in/email",
-            &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")],
-            &json!({}),
-        ))
-        .await;
+    let reply = app.send(json_post("/sign-in/email", &NAVIGATE, &json!({}))).await;
     assert_eq!(reply.json()["code"], "VALIDATION_ERROR", "{}", reply.body);
 }
 
 #[tokio::test]
 async fn phone_sign_in_is_not_form_csrf_checked() {
     let app = App::new();
-    let reply = app
-        .send(json_post(
-            "/sign-in/phone-number",
-            &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")],
-            &json!({"phoneNumber": "+15555550100", "password": PASSWORD}),
-        ))
-        .await;
+    let body = json!({"phoneNumber": "+15555550100", "password": PASSWORD});
+    let reply = app.send(json_post("/sign-in/phone-number", &NAVIGATE, &body)).await;
     // Reaches the handler: an unknown number is the plugin's 401.
     assert_error_message(&reply, 401, "INVALID_PHONE_NUMBER_OR_PASSWORD", "Invalid phone number or password");
 }
@@ -1939,136 +1761,70 @@ async fn phone_sign_in_is_not_form_csrf_checked() {
 async fn trusted_origins_extend_the_allowed_origins() {
     let app = App::with(|b| b.trusted_origins(["https://admin.example.com"]));
     let (_, cookie, _) = sign_up(&app, "trusted@example.com").await;
-    let admin = app
-        .send(json_post(
-            "/update-user",
-            &[("cookie", cookie.as_str()), ("origin", "https://admin.example.com")],
-            &json!({"name": "Admin"}),
-        ))
-        .await;
+    let admin = update_name_from(&app, &cookie, "https://admin.example.com", "Admin").await;
     assert_eq!(admin.status, 200, "{}", admin.body);
-    let own = app
-        .send(json_post(
-            "/update-user",
-            &[("cookie", cookie.as_str()), ("origin", ORIGIN)],
-            &json!({"name": "Own"}),
-        ))
-        .await;
+    let own = update_name_from(&app, &cookie, ORIGIN, "Own").await;
     assert_eq!(own.status, 200, "the base URL origin stays trusted");
-    let callback = app
-        .post(
-            "/sign-in/email",
-            json!({"email": "trusted@example.com", "password": PASSWORD, "callbackURL": "https://admin.example.com/home"}),
-            "",
-        )
-        .await;
+    let callback = sign_in_with_callback(&app, "trusted@example.com", "https://admin.example.com/home").await;
     assert_eq!(callback.status, 200, "{}", callback.body);
     assert_eq!(callback.json()["url"], "https://admin.example.com/home");
-    let foreign = app
-        .send(json_post(
-            "/update-user",
-            &[("cookie", cookie.as_str()), ("origin", "https://other.example.com")],
-            &json!({"name": "x"}),
-        ))
-        .await;
-    assert_error_message(&foreign, 403, "INVALID_ORIGIN", "Invalid origin");
+    let foreign = update_name_from(&app, &cookie, "https://other.example.com", "x").await;
+    assert_invalid_origin(&foreign);
 }
 
 #[tokio::test]
 async fn disable_origin_check_turns_off_origin_callback_and_csrf_checks() {
     let app = App::with(|b| b.disable_origin_check(true));
     let (_, cookie, _) = sign_up(&app, "noorigin@example.com").await;
-    let foreign = app
-        .send(json_post(
-            "/update-user",
-            &[("cookie", cookie.as_str()), ("origin", "https://evil.example")],
-            &json!({"name": "x"}),
-        ))
-        .await;
+    let foreign = update_name_from(&app, &cookie, "https://evil.example", "x").await;
     assert_eq!(foreign.status, 200, "{}", foreign.body);
     let missing =
         app.send(json_post("/update-user", &[("cookie", cookie.as_str())], &json!({"name": "y"}))).await;
     assert_eq!(missing.status, 200, "{}", missing.body);
-    let callback = app
-        .post(
-            "/sign-in/email",
-            json!({"email": "noorigin@example.com", "password": PASSWORD, "callbackURL": "https://evil.example/x"}),
-            "",
-        )
-        .await;
+    let callback = sign_in_with_callback(&app, "noorigin@example.com", "https://evil.example/x").await;
     assert_eq!(callback.status, 200, "{}", callback.body);
-    let navigate = app
-        .send(json_post(
-            "/sign-in/email",
-            &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")],
-            &json!({"email": "noorigin@example.com", "password": PASSWORD}),
-        ))
-        .await;
+    let navigate = sign_in_with_headers(&app, "noorigin@example.com", &NAVIGATE).await;
     assert_eq!(navigate.status, 200, "{}", navigate.body);
 }
 
 #[tokio::test]
 async fn disable_origin_check_keeps_csrf_when_csrf_is_explicitly_enabled() {
     let app = App::with(|b| b.disable_origin_check(true).disable_csrf_check(false));
-    let reply = app
-        .send(json_post(
-            "/sign-in/email",
-            &[("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate")],
-            &json!({"email": "nobody@example.com", "password": PASSWORD}),
-        ))
-        .await;
-    assert_error_message(
-        &reply,
-        403,
-        "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
-        "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
-    );
+    let reply = sign_in_with_headers(&app, "nobody@example.com", &NAVIGATE).await;
+    assert_csrf_blocked(&reply);
 }
 
 #[tokio::test]
 async fn disable_csrf_check_skips_the_cookie_origin_test() {
     // §4.4: `disable_csrf_check` skips §4.2 steps 1–4.
     let app = App::with(|b| b.disable_csrf_check(true));
-    let foreign = app
-        .send(json_post(
-            "/sign-out",
-            &[("cookie", "foo=bar"), ("origin", "https://evil.example")],
-            &json!({}),
-        ))
-        .await;
+    let foreign = sign_out_with(&app, &[("cookie", "foo=bar"), ("origin", "https://evil.example")]).await;
     assert_eq!(foreign.status, 200, "{}", foreign.body);
-    let missing = app.send(json_post("/sign-out", &[("cookie", "foo=bar")], &json!({}))).await;
+    let missing = sign_out_with(&app, &[("cookie", "foo=bar")]).await;
     assert_eq!(missing.status, 200, "{}", missing.body);
 }
 
 #[tokio::test]
 async fn disable_csrf_check_skips_the_form_csrf_check() {
     let app = App::with(|b| b.disable_csrf_check(true));
-    let reply = app
-        .send(json_post(
-            "/sign-in/email",
-            &[
-                ("sec-fetch-site", "cross-site"),
-                ("sec-fetch-mode", "navigate"),
-                ("origin", "https://evil.example"),
-            ],
-            &json!({"email": "nobody@example.com", "password": PASSWORD}),
-        ))
-        .await;
+    let reply = sign_in_with_headers(
+        &app,
+        "nobody@example.com",
+        &[
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("origin", "https://evil.example"),
+        ],
+    )
+    .await;
     assert_error_message(&reply, 401, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password");
 }
 
 #[tokio::test]
 async fn disable_csrf_check_still_checks_callback_urls() {
     let app = App::with(|b| b.disable_csrf_check(true));
-    let callback = app
-        .post(
-            "/sign-in/email",
-            json!({"email": "a@example.com", "password": PASSWORD, "callbackURL": "https://evil.example/"}),
-            "",
-        )
-        .await;
-    assert_error_message(&callback, 403, "INVALID_CALLBACK_URL", "Invalid callbackURL");
+    let callback = sign_in_with_callback(&app, "a@example.com", "https://evil.example/").await;
+    assert_invalid_callback(&callback);
 }
 
 // ---------------------------------------------------------------------------
@@ -2086,6 +1842,15 @@ async fn sign_in_attempt(app: &App, path: &str, ip: Option<&str>) -> Reply {
     .await
 }
 
+/// Three [`sign_in_attempt`]s from `ip`, using up the window; their statuses.
+async fn three_sign_in_attempts(app: &App, ip: Option<&str>) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(sign_in_attempt(app, "/sign-in/email", ip).await.status.as_u16());
+    }
+    statuses
+}
+
 #[track_caller]
 fn assert_429(reply: &Reply, retry_after: &str) {
     assert_eq!(reply.status, 429, "{}", reply.body);
@@ -2098,19 +1863,14 @@ fn assert_429(reply: &Reply, retry_after: &str) {
 #[tokio::test]
 async fn fourth_sign_in_within_ten_seconds_is_429() {
     let app = App::with(|b| b.rate_limit(true));
-    for _ in 0..3 {
-        let reply = sign_in_attempt(&app, "/sign-in/email", Some("192.0.2.1")).await;
-        assert_eq!(reply.status, 400, "{}", reply.body);
-    }
+    assert_eq!(three_sign_in_attempts(&app, Some("192.0.2.1")).await, [400; 3]);
     assert_429(&sign_in_attempt(&app, "/sign-in/email", Some("192.0.2.1")).await, "10");
 }
 
 #[tokio::test]
 async fn rate_limit_window_reopens_after_ten_seconds() {
     let app = App::with(|b| b.rate_limit(true));
-    for _ in 0..3 {
-        sign_in_attempt(&app, "/sign-in/email", Some("192.0.2.2")).await;
-    }
+    three_sign_in_attempts(&app, Some("192.0.2.2")).await;
     app.clock.advance(Duration::from_millis(4_500));
     assert_429(&sign_in_attempt(&app, "/sign-in/email", Some("192.0.2.2")).await, "6");
     app.clock.advance(Duration::from_millis(5_499));
@@ -2122,9 +1882,7 @@ async fn rate_limit_window_reopens_after_ten_seconds() {
 #[tokio::test]
 async fn rate_limit_buckets_are_per_client_ip() {
     let app = App::with(|b| b.rate_limit(true));
-    for _ in 0..3 {
-        sign_in_attempt(&app, "/sign-in/email", Some("192.0.2.3")).await;
-    }
+    three_sign_in_attempts(&app, Some("192.0.2.3")).await;
     assert_eq!(sign_in_attempt(&app, "/sign-in/email", Some("192.0.2.3")).await.status, 429);
     assert_eq!(sign_in_attempt(&app, "/sign-in/email", Some("192.0.2.4")).await.status, 400);
     assert_eq!(sign_in_attempt(&app, "/sign-in/email", None).await.status, 400);
@@ -2133,18 +1891,14 @@ async fn rate_limit_buckets_are_per_client_ip() {
 #[tokio::test]
 async fn rate_limit_buckets_are_per_path() {
     let app = App::with(|b| b.rate_limit(true));
-    for _ in 0..3 {
-        sign_in_attempt(&app, "/sign-in/email", Some("192.0.2.5")).await;
-    }
+    three_sign_in_attempts(&app, Some("192.0.2.5")).await;
     assert_eq!(sign_in_attempt(&app, "/sign-up/email", Some("192.0.2.5")).await.status, 400);
 }
 
 #[tokio::test]
 async fn requests_without_a_client_address_share_one_bucket() {
     let app = App::with(|b| b.rate_limit(true));
-    for _ in 0..3 {
-        assert_eq!(sign_in_attempt(&app, "/sign-in/email", None).await.status, 400);
-    }
+    assert_eq!(three_sign_in_attempts(&app, None).await, [400; 3]);
     assert_429(&sign_in_attempt(&app, "/sign-in/email", None).await, "10");
 }
 
@@ -2179,9 +1933,7 @@ async fn unknown_paths_under_base_are_rate_limited_with_the_default_rule() {
 #[tokio::test]
 async fn trailing_slashes_share_the_rate_limit_key() {
     let app = App::with(|b| b.rate_limit(true));
-    for _ in 0..3 {
-        sign_in_attempt(&app, "/sign-in/email", Some("192.0.2.8")).await;
-    }
+    three_sign_in_attempts(&app, Some("192.0.2.8")).await;
     let reply = sign_in_attempt(&app, "/sign-in/email/", Some("192.0.2.8")).await;
     assert_eq!(reply.status, 429, "{}", reply.body);
 }
@@ -2206,117 +1958,28 @@ async fn rate_limit_is_off_in_test_builder_and_on_by_default() {
 // Storage failures (core.md §3.2, §8.1, §8.3; errors.md framework-level 500)
 // ---------------------------------------------------------------------------
 
-/// Which store operations fail.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Fail {
-    Nothing,
-    CreateUser,
-    FindSession,
-    Deletes,
-}
+/// A [`Probe`] failing the store operations named in its list with a backend error.
+#[derive(Clone, Default)]
+struct FailOps(Arc<Mutex<&'static [&'static str]>>);
 
-/// A [`MemoryStore`] whose chosen operations fail with a backend error on demand.
-#[derive(Clone)]
-struct FlakyStore {
-    inner: MemoryStore,
-    fail: Arc<Mutex<Fail>>,
-}
-
-impl FlakyStore {
-    fn new() -> Self {
-        Self { inner: MemoryStore::new(), fail: Arc::new(Mutex::new(Fail::Nothing)) }
-    }
-
-    fn set(&self, fail: Fail) {
-        *self.fail.lock().unwrap() = fail;
-    }
-
-    fn check(&self, op: Fail) -> StoreResult<()> {
-        if *self.fail.lock().unwrap() == op { Err(StoreError::backend("injected failure")) } else { Ok(()) }
+impl FailOps {
+    fn fail(&self, ops: &'static [&'static str]) {
+        *self.0.lock().unwrap() = ops;
     }
 }
 
-impl Store for FlakyStore {
-    async fn create_user(&self, user: User, password_hash: Option<String>) -> StoreResult<User> {
-        self.check(Fail::CreateUser)?;
-        Store::create_user(&self.inner, user, password_hash).await
-    }
-    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        Store::find_user_by_id(&self.inner, id).await
-    }
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        Store::find_user_by_email(&self.inner, email).await
-    }
-    async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
-        Store::find_user_by_phone(&self.inner, phone).await
-    }
-    async fn update_user(
-        &self,
-        id: &str,
-        patch: UserPatch,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<User>> {
-        Store::update_user(&self.inner, id, patch, now).await
-    }
-    async fn find_credential(&self, user_id: &str) -> StoreResult<Option<Credential>> {
-        Store::find_credential(&self.inner, user_id).await
-    }
-    async fn set_password(
-        &self,
-        user_id: &str,
-        password_hash: String,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        Store::set_password(&self.inner, user_id, password_hash, now).await
-    }
-    async fn delete_accounts(&self, user_id: &str) -> StoreResult<()> {
-        Store::delete_accounts(&self.inner, user_id).await
-    }
-    async fn create_session(&self, session: Session) -> StoreResult<()> {
-        Store::create_session(&self.inner, session).await
-    }
-    async fn find_session(&self, token: &str, now: OffsetDateTime) -> StoreResult<Option<SessionWithUser>> {
-        self.check(Fail::FindSession)?;
-        Store::find_session(&self.inner, token, now).await
-    }
-    async fn refresh_session(
-        &self,
-        token: &str,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<Session>> {
-        Store::refresh_session(&self.inner, token, expires_at, now).await
-    }
-    async fn delete_session(&self, token: &str) -> StoreResult<()> {
-        self.check(Fail::Deletes)?;
-        Store::delete_session(&self.inner, token).await
-    }
-    async fn list_sessions(&self, user_id: &str, now: OffsetDateTime) -> StoreResult<Vec<Session>> {
-        Store::list_sessions(&self.inner, user_id, now).await
-    }
-    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
-        self.check(Fail::Deletes)?;
-        Store::delete_user_sessions(&self.inner, user_id, keep).await
-    }
-    async fn create_verification(&self, verification: Verification) -> StoreResult<()> {
-        Store::create_verification(&self.inner, verification).await
-    }
-    async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        Store::find_verification(&self.inner, identifier).await
-    }
-    async fn take_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        Store::take_verification(&self.inner, identifier).await
-    }
-    async fn restore_verification(&self, verification: Verification) -> StoreResult<bool> {
-        Store::restore_verification(&self.inner, verification).await
-    }
-    async fn delete_verifications(&self, identifier: &str) -> StoreResult<()> {
-        Store::delete_verifications(&self.inner, identifier).await
+impl Probe for FailOps {
+    async fn before<'a>(&'a self, op: Op<'a>) -> StoreResult<()> {
+        let failing = self.0.lock().unwrap().contains(&op.name);
+        if failing { Err(StoreError::backend("injected failure")) } else { Ok(()) }
     }
 }
 
-fn flaky_app() -> (App, FlakyStore) {
-    let store = FlakyStore::new();
+/// Both session deletions (one session, all of a user's).
+const DELETES: &[&str] = &["delete_session", "delete_user_sessions"];
+
+fn flaky_app() -> (App, Probed<MemoryStore, FailOps>) {
+    let store = Probed::new(MemoryStore::new(), FailOps::default());
     let app = App::with({
         let store = store.clone();
         move |b| b.store(store)
@@ -2328,7 +1991,7 @@ fn flaky_app() -> (App, FlakyStore) {
 async fn unexpected_storage_failure_is_500_internal_server_error() {
     let (app, store) = flaky_app();
     let (_, cookie, _) = sign_up(&app, "flaky@example.com").await;
-    store.set(Fail::Deletes);
+    store.probe.fail(DELETES);
     for path in ["/revoke-sessions", "/revoke-other-sessions"] {
         let reply = app.post(path, json!({}), &cookie).await;
         assert_eq!(reply.status, 500, "{path}: {}", reply.body);
@@ -2340,7 +2003,7 @@ async fn unexpected_storage_failure_is_500_internal_server_error() {
         );
         assert!(reply.set_cookies().is_empty(), "{path}: {:?}", reply.set_cookies());
     }
-    store.set(Fail::Nothing);
+    store.probe.fail(&[]);
     assert!(alive(&app, &cookie).await);
 }
 
@@ -2348,18 +2011,18 @@ async fn unexpected_storage_failure_is_500_internal_server_error() {
 async fn get_session_storage_failure_is_500_failed_to_get_session() {
     let (app, store) = flaky_app();
     let (_, cookie, _) = sign_up(&app, "flaky-get@example.com").await;
-    store.set(Fail::FindSession);
+    store.probe.fail(&["find_session"]);
     let reply = app.get("/get-session", &cookie).await;
     assert_error_message(&reply, 500, "FAILED_TO_GET_SESSION", "Failed to get session");
     assert!(reply.set_cookies().is_empty());
-    let me = app.send(req("GET", "/me", &[("cookie", cookie.as_str())], "")).await;
+    let me = get_me(&app, &cookie).await;
     assert_eq!(me.status, 401, "the handle reports the failure; the inner service decides");
 }
 
 #[tokio::test]
 async fn sign_up_storage_failure_is_422_failed_to_create_user() {
     let (app, store) = flaky_app();
-    store.set(Fail::CreateUser);
+    store.probe.fail(&["create_user"]);
     let reply = app
         .post("/sign-up/email", json!({"name": "F", "email": "fail@example.com", "password": PASSWORD}), "")
         .await;
@@ -2431,7 +2094,7 @@ async fn https_base_url_uses_secure_prefixed_cookies() {
         ))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let token = reply.json()["token"].as_str().unwrap().to_owned();
+    let token = token_of(&reply);
     assert_eq!(
         reply.set_cookies(),
         vec![format!(
@@ -2443,13 +2106,8 @@ async fn https_base_url_uses_secure_prefixed_cookies() {
     assert!(alive(&app, &secure).await);
     let plain = app.get("/get-session", &session_cookie(&token)).await;
     assert_eq!(plain.body, "null", "the unprefixed spelling is ignored in secure mode");
-    let out = app
-        .send(json_post(
-            "/sign-out",
-            &[("cookie", secure.as_str()), ("origin", "https://app.example.com")],
-            &json!({}),
-        ))
-        .await;
+    let out =
+        sign_out_with(&app, &[("cookie", secure.as_str()), ("origin", "https://app.example.com")]).await;
     assert_eq!(
         out.set_cookies(),
         vec![

@@ -6,23 +6,18 @@
 //! tests can try the code its owner never received.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, header};
-use http_body_util::{BodyExt, Full};
-use kernia::KerniaLayer;
-use kernia::clock::ManualClock;
 use kernia::delivery::{DeliveryError, DeliveryMode, OtpPurpose};
 use kernia::email_otp::EmailOtp;
 use kernia::phone_number::{PhoneNumber, PhoneValidation};
 use kernia::store::{MemoryStore, Store};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use tower::{Layer, ServiceExt};
 
-const ORIGIN: &str = "http://localhost:3000";
 const LIMIT: Duration = Duration::from_millis(300);
 const EMAIL: &str = "drill@example.com";
 const PHONE: &str = "+15550100042";
@@ -58,16 +53,17 @@ impl Sender {
 /// Kernia over a memory store with both plugins delivering through `sender`
 /// in `mode`; `handed` collects every code the senders were given.
 struct App {
-    layer: KerniaLayer,
+    kernia: common::App,
     store: MemoryStore,
-    clock: ManualClock,
     handed: Arc<Mutex<Vec<String>>>,
 }
 
+/// The status and body of an answer, and how long it took.
+type Answer = (u16, Value, Duration);
+
 impl App {
     fn new(sender: Sender, mode: DeliveryMode) -> Self {
-        let (store, clock, handed) =
-            (MemoryStore::new(), ManualClock::new(), Arc::new(Mutex::new(Vec::new())));
+        let (store, handed) = (MemoryStore::new(), Arc::new(Mutex::new(Vec::new())));
         let emails = handed.clone();
         let email = EmailOtp::new(move |_to: String, otp: String, _purpose: OtpPurpose| {
             emails.lock().unwrap().push(otp);
@@ -81,47 +77,37 @@ impl App {
         })
         .validation(PhoneValidation::E164Shape)
         .delivery(mode);
-        let layer = KerniaLayer::builder()
-            .secret("kernia-test-secret-0123456789abcdef0123456789")
-            .base_url(ORIGIN)
-            .rate_limit(false)
-            .sweep_interval(None)
-            .clock(clock.clone())
-            .store(store.clone())
-            .email_otp(email)
-            .phone_number(phone)
-            .build()
-            .unwrap();
-        Self { layer, store, clock, handed }
-    }
-
-    /// `(status, body)` of a POST, and how long it took. A request that
-    /// never answers fails the test after 10 s instead of hanging it.
-    async fn post(&self, path: &str, body: Value) -> (u16, Value, Duration) {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("/api/auth{path}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ORIGIN, ORIGIN)
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
-        let inner = tower::service_fn(|_: Request<Full<Bytes>>| async {
-            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        let kernia = common::App::with_plugins(email, phone, common::Outbox::default(), |b| {
+            b.sweep_interval(None).store(store.clone())
         });
-        let start = Instant::now();
-        let call = self.layer.layer(inner).oneshot(request);
-        let response = tokio::time::timeout(Duration::from_secs(10), call).await.expect("no answer").unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or_default(), start.elapsed())
+        Self { kernia, store, handed }
     }
 
-    async fn send_email_code(&self) -> (u16, Value, Duration) {
+    /// A POST's answer. A request that never answers fails the test after
+    /// 10 s instead of hanging it.
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        let request = common::post(path, &body, "");
+        let start = Instant::now();
+        let call = self.kernia.send(request);
+        let reply = tokio::time::timeout(Duration::from_secs(10), call).await.expect("no answer");
+        (reply.status.as_u16(), serde_json::from_str(&reply.body).unwrap_or_default(), start.elapsed())
+    }
+
+    async fn send_email_code(&self) -> Answer {
         self.post("/email-otp/send-verification-otp", json!({ "email": EMAIL, "type": "sign-in" })).await
     }
 
-    async fn send_sms_code(&self) -> (u16, Value, Duration) {
+    async fn send_sms_code(&self) -> Answer {
         self.post("/phone-number/send-otp", json!({ "phoneNumber": PHONE })).await
+    }
+
+    /// An email code, then an SMS code: each answer with the code its
+    /// sender was handed.
+    async fn send_both_codes(&self) -> [(Answer, String); 2] {
+        let email = self.send_email_code().await;
+        let email_code = self.handed_code(1).await;
+        let sms = self.send_sms_code().await;
+        [(email, email_code), (sms, self.handed_code(2).await)]
     }
 
     /// The `n`-th code (from 1) the senders were handed, waiting (bounded)
@@ -168,8 +154,17 @@ const SMS_SENT: (u16, &str) = (200, r#"{"message":"code sent"}"#);
 const SMS_FAILED: (u16, &str) =
     (500, r#"{"code":"INTERNAL_SERVER_ERROR","message":"Internal Server Error"}"#);
 
-fn answer((status, body, _): &(u16, Value, Duration)) -> (u16, String) {
+fn answer((status, body, _): &Answer) -> (u16, String) {
     (*status, body.to_string())
+}
+
+fn print_sends(label: &str, email: &Answer, sms: &Answer) {
+    let (email_took, sms_took) = (email.2, sms.2);
+    eprintln!(
+        "{label}: email -> {:?} in {email_took:?}, SMS -> {:?} in {sms_took:?}",
+        answer(email),
+        answer(sms)
+    );
 }
 
 fn expected((status, body): (u16, &str)) -> (u16, String) {
@@ -184,11 +179,8 @@ fn codes_are_dead(answers: &[(u16, String); 2]) {
 #[tokio::test]
 async fn an_awaited_sender_that_fails_withdraws_the_code() {
     let app = App::new(Sender::Fails, DeliveryMode::Await(LIMIT));
-    let email = app.send_email_code().await;
-    let email_code = app.handed_code(1).await;
-    let sms = app.send_sms_code().await;
-    let sms_code = app.handed_code(2).await;
-    eprintln!("awaited, failing sender: email -> {:?}, SMS -> {:?}", answer(&email), answer(&sms));
+    let [(email, email_code), (sms, sms_code)] = app.send_both_codes().await;
+    print_sends("awaited, failing sender", &email, &sms);
     assert_eq!(answer(&email), expected(EMAIL_SENT), "email send errors are swallowed, as Better Auth does");
     assert_eq!(answer(&sms), expected(SMS_FAILED));
     codes_are_dead(&app.try_codes(&email_code, &sms_code).await);
@@ -197,17 +189,8 @@ async fn an_awaited_sender_that_fails_withdraws_the_code() {
 #[tokio::test]
 async fn an_awaited_sender_that_hangs_is_cut_off_at_the_limit_and_the_code_withdrawn() {
     let app = App::new(Sender::Hangs, DeliveryMode::Await(LIMIT));
-    let email = app.send_email_code().await;
-    let email_code = app.handed_code(1).await;
-    let sms = app.send_sms_code().await;
-    let sms_code = app.handed_code(2).await;
-    eprintln!(
-        "awaited, hanging sender (limit {LIMIT:?}): email -> {:?} after {:?}, SMS -> {:?} after {:?}",
-        answer(&email),
-        email.2,
-        answer(&sms),
-        sms.2
-    );
+    let [(email, email_code), (sms, sms_code)] = app.send_both_codes().await;
+    print_sends(&format!("awaited, hanging sender (limit {LIMIT:?})"), &email, &sms);
     assert_eq!(answer(&email), expected(EMAIL_SENT));
     assert_eq!(answer(&sms), expected(SMS_FAILED));
     assert!(email.2 >= LIMIT && sms.2 >= LIMIT, "the answers waited for the limit");
@@ -219,13 +202,7 @@ async fn a_background_sender_that_fails_is_not_waited_for_and_the_code_is_withdr
     let app = App::new(Sender::Fails, DeliveryMode::Background);
     let email = app.send_email_code().await;
     let sms = app.send_sms_code().await;
-    eprintln!(
-        "background, failing sender: email -> {:?} in {:?}, SMS -> {:?} in {:?}",
-        answer(&email),
-        email.2,
-        answer(&sms),
-        sms.2
-    );
+    print_sends("background, failing sender", &email, &sms);
     assert_eq!(answer(&email), expected(EMAIL_SENT));
     assert_eq!(answer(&sms), expected(SMS_SENT), "the answer does not wait for, or show, the failure");
     app.withdrawn(&email_identifier()).await;
@@ -238,26 +215,17 @@ async fn a_background_sender_that_fails_is_not_waited_for_and_the_code_is_withdr
 async fn a_background_sender_that_hangs_is_not_waited_for_and_its_code_lives_until_expiry() {
     let app = App::new(Sender::Hangs, DeliveryMode::Background);
     // The sender never returns: these answers exist only because nothing waits for it.
-    let email = app.send_email_code().await;
-    let email_code = app.handed_code(1).await;
-    let sms = app.send_sms_code().await;
-    let sms_code = app.handed_code(2).await;
-    eprintln!(
-        "background, hanging sender: email -> {:?} in {:?}, SMS -> {:?} in {:?}",
-        answer(&email),
-        email.2,
-        answer(&sms),
-        sms.2
-    );
+    let [(email, email_code), (sms, sms_code)] = app.send_both_codes().await;
+    print_sends("background, hanging sender", &email, &sms);
     assert_eq!(answer(&email), expected(EMAIL_SENT));
     assert_eq!(answer(&sms), expected(SMS_SENT));
     // A send still in flight may yet deliver its code, so nothing withdraws
     // it; it expires as any code does (300 s by default).
-    app.clock.advance(Duration::from_secs(299));
+    app.kernia.clock.advance(Duration::from_secs(299));
     for identifier in [email_identifier(), sms_identifier()] {
         assert!(app.store.find_verification(&identifier).await.unwrap().is_some(), "{identifier} is kept");
     }
-    app.clock.advance(Duration::from_secs(2));
+    app.kernia.clock.advance(Duration::from_secs(2));
     let answers = app.try_codes(&email_code, &sms_code).await;
     eprintln!("background, hanging sender: after 301 s the codes answer {answers:?}");
     assert_eq!(answers, [(400, "OTP_EXPIRED".to_owned()), (400, "OTP_EXPIRED".to_owned())]);

@@ -5,33 +5,26 @@
 //! else shares the process whose peak RSS is read.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::convert::Infallible;
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
-use kernia::{ClientAddr, KerniaLayer};
-use serde_json::json;
-use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use http::{Method, Request, StatusCode};
+use http_body_util::Full;
+use serde_json::{Value, json};
 
-const ORIGIN: &str = "http://localhost:3000";
+use common::net::{HttpClient, fetch, http_client, request, serve_hello};
+
 const SIGN_INS: usize = 1000;
 const MIB: u64 = 1024 * 1024;
 /// What one scrypt hash (N=16384, r=16) holds.
 const PER_HASH: u64 = 32 * MIB;
 /// Connections, buffers, requests waiting for a permit, allocator slack.
 const SLACK: u64 = 64 * MIB;
-
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// `VmRSS` or `VmHWM` (peak RSS) of this process, in bytes.
 fn status_bytes(field: &str) -> u64 {
@@ -46,57 +39,14 @@ fn reset_peak_rss() {
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
 }
 
-async fn serve(layer: KerniaLayer) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, peer)) = listener.accept().await else { return };
-            let service = ServiceBuilder::new()
-                .map_request(move |mut request: Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ClientAddr(peer));
-                    request
-                })
-                .layer(layer.clone())
-                .service(tower::service_fn(|_request: Request<hyper::body::Incoming>| async {
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
-                }));
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
-}
-
-fn json_post(addr: SocketAddr, path: &str, body: &serde_json::Value) -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(Method::POST)
-        .uri(format!("http://{addr}/api/auth{path}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ORIGIN, ORIGIN)
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
-}
-
-/// Status of one request, with its body read to the end.
-async fn fetch(client: &HttpClient, request: Request<Full<Bytes>>) -> StatusCode {
-    let response = client.request(request).await.unwrap();
-    let status = response.status();
-    response.into_body().collect().await.unwrap();
-    status
+fn json_post(addr: SocketAddr, path: &str, body: &Value) -> Request<Full<Bytes>> {
+    request(Method::POST, &format!("http://{addr}/api/auth{path}"), "", Some(body.clone()))
 }
 
 async fn hello(client: &HttpClient, addr: SocketAddr) -> (StatusCode, Duration) {
-    let request = Request::get(format!("http://{addr}/hello")).body(Full::new(Bytes::new())).unwrap();
+    let request = request(Method::GET, &format!("http://{addr}/hello"), "", None);
     let start = Instant::now();
-    let status = fetch(client, request).await;
+    let status = fetch(client, request).await.status;
     (status, start.elapsed())
 }
 
@@ -109,7 +59,7 @@ fn percentiles(mut samples: Vec<Duration>) -> String {
 /// Requests `/hello` every 5 ms until `stop`; every status and latency,
 /// and the RSS in MiB about every second.
 async fn probe(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Vec<(StatusCode, Duration)>, Vec<u64>) {
-    let client = client();
+    let client = http_client(None);
     let (mut seen, mut rss) = (Vec::new(), Vec::new());
     let mut next_sample = Instant::now();
     while !stop.load(Ordering::SeqCst) {
@@ -126,18 +76,15 @@ async fn probe(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Vec<(StatusCode, Dur
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_sign_ins_keep_rss_bounded_and_pass_through_responsive() {
     let permits = std::thread::available_parallelism().map_or(2, usize::from) as u64;
-    let layer = KerniaLayer::builder()
-        .secret("kernia-test-secret-0123456789abcdef0123456789")
-        .base_url(ORIGIN)
-        .rate_limit(false)
-        .request_timeout(None)
-        .build()
-        .unwrap();
-    let addr = serve(layer).await;
+    let layer = common::builder().request_timeout(None).build().unwrap();
+    let (addr, _) = serve_hello(layer).await;
     let sign_up = json!({ "name": "Storm", "email": "storm@example.com", "password": "password123" });
-    assert_eq!(fetch(&client(), json_post(addr, "/sign-up/email", &sign_up)).await, StatusCode::OK);
+    assert_eq!(
+        fetch(&http_client(None), json_post(addr, "/sign-up/email", &sign_up)).await.status,
+        StatusCode::OK
+    );
 
-    let idle_client = client();
+    let idle_client = http_client(None);
     let mut idle = Vec::new();
     for _ in 0..200 {
         let (status, elapsed) = hello(&idle_client, addr).await;
@@ -157,13 +104,13 @@ async fn a_thousand_concurrent_sign_ins_keep_rss_bounded_and_pass_through_respon
 
     let stop = Arc::new(AtomicBool::new(false));
     let prober = tokio::spawn(probe(addr, stop.clone()));
-    let storm_client = client();
+    let storm_client = http_client(None);
     let credentials = json!({ "email": "storm@example.com", "password": "password123" });
     let start = Instant::now();
     let sign_ins: Vec<_> = (0..SIGN_INS)
         .map(|_| {
             let (client, request) = (storm_client.clone(), json_post(addr, "/sign-in/email", &credentials));
-            tokio::spawn(async move { fetch(&client, request).await })
+            tokio::spawn(async move { fetch(&client, request).await.status })
         })
         .collect();
     let mut ok = 0;

@@ -6,159 +6,69 @@
 //! (`KERNIA_TEST_REDIS_URL`) must be reachable: an unreachable one fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, header};
-use http_body_util::{BodyExt, Full};
+use common::Outbox;
+use common::net::into_reply;
+use common::probe::{Probe, Probed};
 use kernia::KerniaLayer;
-use kernia::delivery::{DeliveryMode, OtpPurpose};
-use kernia::email_otp::EmailOtp;
-use kernia::store::{
-    Credential, MemoryStore, Session, SessionWithUser, Store, StoreResult, User, UserPatch, Verification,
-};
+use kernia::store::{MemoryStore, Store, Verification};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tower::{Layer, ServiceExt};
 
-const ORIGIN: &str = "http://localhost:3000";
 const STORM: usize = 50;
 const ALLOWED_ATTEMPTS: u32 = 3;
 
-/// `S`, counting the takes that hand out a code with attempts left: each is
+/// Counts the takes that hand out a code with attempts left: each is
 /// exactly one comparison of a guess with the code.
-#[derive(Clone)]
-struct Counting<S> {
-    inner: S,
-    comparisons: Arc<AtomicUsize>,
+#[derive(Clone, Default)]
+struct Comparisons(Arc<AtomicUsize>);
+
+impl Comparisons {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
-impl<S: Store> Store for Counting<S> {
-    async fn create_user(&self, user: User, password_hash: Option<String>) -> StoreResult<User> {
-        self.inner.create_user(user, password_hash).await
-    }
-    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        self.inner.find_user_by_id(id).await
-    }
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        self.inner.find_user_by_email(email).await
-    }
-    async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
-        self.inner.find_user_by_phone(phone).await
-    }
-    async fn update_user(
-        &self,
-        id: &str,
-        patch: UserPatch,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<User>> {
-        self.inner.update_user(id, patch, now).await
-    }
-    async fn find_credential(&self, user_id: &str) -> StoreResult<Option<Credential>> {
-        self.inner.find_credential(user_id).await
-    }
-    async fn set_password(&self, user_id: &str, hash: String, now: OffsetDateTime) -> StoreResult<()> {
-        self.inner.set_password(user_id, hash, now).await
-    }
-    async fn delete_accounts(&self, user_id: &str) -> StoreResult<()> {
-        self.inner.delete_accounts(user_id).await
-    }
-    async fn create_session(&self, session: Session) -> StoreResult<()> {
-        self.inner.create_session(session).await
-    }
-    async fn find_session(&self, token: &str, now: OffsetDateTime) -> StoreResult<Option<SessionWithUser>> {
-        self.inner.find_session(token, now).await
-    }
-    async fn refresh_session(
-        &self,
-        token: &str,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<Session>> {
-        self.inner.refresh_session(token, expires_at, now).await
-    }
-    async fn delete_session(&self, token: &str) -> StoreResult<()> {
-        self.inner.delete_session(token).await
-    }
-    async fn list_sessions(&self, user_id: &str, now: OffsetDateTime) -> StoreResult<Vec<Session>> {
-        self.inner.list_sessions(user_id, now).await
-    }
-    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
-        self.inner.delete_user_sessions(user_id, keep).await
-    }
-    async fn create_verification(&self, verification: Verification) -> StoreResult<()> {
-        self.inner.create_verification(verification).await
-    }
-    async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        self.inner.find_verification(identifier).await
-    }
-    async fn take_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        let taken = self.inner.take_verification(identifier).await?;
+impl Probe for Comparisons {
+    fn took(&self, identifier: &str, taken: Option<&Verification>) {
         // Only code rows: the per-recipient failure counter lives in rows too.
-        let code = taken.as_ref().filter(|_| identifier.starts_with("email-otp:"));
+        let code = taken.filter(|_| identifier.starts_with("email-otp:"));
         let attempts = code.map(|v| v.value.rsplit_once(':').map_or(0, |(_, n)| n.parse().unwrap_or(0)));
         if attempts.is_some_and(|a: u32| a < ALLOWED_ATTEMPTS) {
-            self.comparisons.fetch_add(1, Ordering::SeqCst);
+            self.0.fetch_add(1, Ordering::SeqCst);
         }
-        Ok(taken)
-    }
-    async fn restore_verification(&self, verification: Verification) -> StoreResult<bool> {
-        self.inner.restore_verification(verification).await
-    }
-    async fn delete_verifications(&self, identifier: &str) -> StoreResult<()> {
-        self.inner.delete_verifications(identifier).await
     }
 }
 
-/// Kernia over `store` with the email OTP plugin delivering into `codes`.
+/// Kernia over `store` with the email OTP plugin delivering into `outbox`.
 struct App<S> {
     layer: KerniaLayer,
-    store: Counting<S>,
-    codes: Arc<Mutex<Vec<String>>>,
+    store: Probed<S, Comparisons>,
+    outbox: Outbox,
 }
 
 impl<S: Store + Clone> App<S> {
     fn new(store: S) -> Self {
-        let store = Counting { inner: store, comparisons: Arc::default() };
-        let codes = Arc::new(Mutex::new(Vec::new()));
-        let sink = codes.clone();
-        let plugin = EmailOtp::new(move |_to: String, otp: String, _purpose: OtpPurpose| {
-            sink.lock().unwrap().push(otp);
-            async { Ok(()) }
-        })
-        .delivery(DeliveryMode::Await(Duration::from_secs(5)))
-        .allowed_attempts(ALLOWED_ATTEMPTS);
-        let layer = KerniaLayer::builder()
-            .secret("kernia-test-secret-0123456789abcdef0123456789")
-            .base_url(ORIGIN)
-            .rate_limit(false)
-            .store(store.clone())
-            .email_otp(plugin)
-            .build()
-            .unwrap();
-        Self { layer, store, codes }
+        let store = Probed::new(store, Comparisons::default());
+        let outbox = Outbox::default();
+        let plugin = outbox.email_otp().allowed_attempts(ALLOWED_ATTEMPTS);
+        let layer = common::builder().store(store.clone()).email_otp(plugin).build().unwrap();
+        Self { layer, store, outbox }
     }
 
     /// `status code` of one request, e.g. `400 INVALID_OTP` or `200`.
     async fn post(&self, path: &str, body: &Value) -> String {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("/api/auth{path}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ORIGIN, ORIGIN)
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
-        let inner = tower::service_fn(|_: Request<Full<Bytes>>| async {
-            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
-        });
-        let response = self.layer.layer(inner).oneshot(request).await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        match body["code"].as_str() {
+        let service = self.layer.layer(tower::service_fn(common::inner));
+        let reply = into_reply(service.oneshot(common::post(path, body, "")).await.unwrap()).await;
+        let (status, body) = (reply.status.as_u16(), serde_json::from_str::<Value>(&reply.body));
+        match body.unwrap_or_default()["code"].as_str() {
             Some(code) => format!("{status} {code}"),
             None => status.to_string(),
         }
@@ -167,7 +77,7 @@ impl<S: Store + Clone> App<S> {
     async fn code_for(&self, email: &str) -> String {
         let send = json!({ "email": email, "type": "sign-in" });
         assert_eq!(self.post("/email-otp/send-verification-otp", &send).await, "200");
-        self.codes.lock().unwrap().last().cloned().unwrap()
+        self.outbox.email_code(email).unwrap()
     }
 
     /// `STORM` concurrent `body` posts released together; outcome counts.
@@ -220,7 +130,7 @@ async fn wrong_guess_storm<S: Store + Clone>(label: &str, store: S) {
     let mut totals = BTreeMap::new();
     for wave in 1..=ALLOWED_ATTEMPTS + 1 {
         let outcomes = app.storm("/sign-in/email-otp", guess.clone()).await;
-        let comparisons = app.store.comparisons.load(Ordering::SeqCst);
+        let comparisons = app.store.probe.count();
         eprintln!(
             "storm {label}: wave {wave} of {STORM} wrong guesses -> {outcomes:?}; {comparisons} comparisons so far"
         );
@@ -231,7 +141,7 @@ async fn wrong_guess_storm<S: Store + Clone>(label: &str, store: S) {
             break;
         }
     }
-    let comparisons = app.store.comparisons.load(Ordering::SeqCst) as u32;
+    let comparisons = app.store.probe.count() as u32;
     let after = app.post("/sign-in/email-otp", &json!({ "email": email, "otp": code })).await;
     eprintln!("storm {label}: the right code afterwards -> {after}");
     let waves = totals.values().sum::<usize>() / STORM;

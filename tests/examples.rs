@@ -14,84 +14,28 @@ mod hyper_example;
 #[path = "../examples/tonic.rs"]
 mod tonic_example;
 
+mod common;
+
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
 use kernia::{KerniaBuilder, KerniaLayer};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 
-const SECRET: &str = "kernia-examples-secret-0123456789abcdef0123";
-const ORIGIN: &str = "http://localhost:3000";
-const UNAUTHORIZED: &str = r#"{"message":"Unauthorized","code":"UNAUTHORIZED"}"#;
+use common::Reply;
+use common::net::{bounded, fetch, http_client, into_reply, request, serving_health_client};
 
-/// Every test is bounded: a hung server or client fails instead of blocking.
-async fn bounded<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(60), future).await.expect("test timed out")
-}
+const SECRET: &str = "kernia-examples-secret-0123456789abcdef0123";
+const UNAUTHORIZED: &str = r#"{"message":"Unauthorized","code":"UNAUTHORIZED"}"#;
 
 /// What `main` passes to the examples' `app`, with the test secret.
 fn builder() -> KerniaBuilder {
-    KerniaLayer::builder().secret(SECRET).base_url(ORIGIN)
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-
-    /// `name=value` pairs of the cookies set (not cleared), for a `Cookie` header.
-    fn cookie_header(&self) -> String {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap())
-            .filter(|c| !c.contains("Max-Age=0"))
-            .map(|c| c.split(';').next().unwrap().to_owned())
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-async fn into_reply<B>(response: Response<B>) -> Reply
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let (parts, body) = response.into_parts();
-    let bytes = body.collect().await.unwrap().to_bytes();
-    Reply { status: parts.status, headers: parts.headers, body: String::from_utf8_lossy(&bytes).into_owned() }
-}
-
-/// A request; a JSON body comes with the trusted `Origin`.
-fn request(method: Method, uri: &str, cookie: &str, body: Option<Value>) -> Request<Full<Bytes>> {
-    let mut builder = Request::builder().method(method).uri(uri);
-    if !cookie.is_empty() {
-        builder = builder.header(header::COOKIE, cookie);
-    }
-    let body = match body {
-        Some(json) => {
-            builder = builder.header(header::CONTENT_TYPE, "application/json").header(header::ORIGIN, ORIGIN);
-            Full::new(Bytes::from(json.to_string()))
-        }
-        None => Full::new(Bytes::new()),
-    };
-    builder.body(body).unwrap()
+    KerniaLayer::builder().secret(SECRET).base_url(common::ORIGIN)
 }
 
 fn get(uri: &str, cookie: &str) -> Request<Full<Bytes>> {
@@ -143,14 +87,6 @@ where
     let reply = oneshot(app, get("/me", "better-auth.session_token=forged.value")).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "body: {}", reply.body);
     cookie
-}
-
-fn http_client() -> Client<HttpConnector, Full<Bytes>> {
-    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
-}
-
-async fn fetch(client: &Client<HttpConnector, Full<Bytes>>, request: Request<Full<Bytes>>) -> Reply {
-    into_reply(client.request(request).await.unwrap()).await
 }
 
 #[tokio::test]
@@ -205,7 +141,7 @@ async fn hyper_example_serves_a_socket_and_shuts_down() {
             let _ = stopped.await;
         }));
 
-        let client = http_client();
+        let client = http_client(None);
         let reply = fetch(&client, get(&format!("{base}/api/auth/ok"), "")).await;
         assert_eq!(reply.json(), json!({ "ok": true }));
         let reply = fetch(&client, sign_up(&base, "hyper-socket@example.com")).await;
@@ -227,7 +163,6 @@ async fn tonic_example_serves_grpc_and_auth_on_one_port() {
     use tonic::Code;
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::health_client::HealthClient;
 
     bounded(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -238,14 +173,7 @@ async fn tonic_example_serves_grpc_and_auth_on_one_port() {
         }));
 
         // gRPC passes through Kernia to the health service.
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut grpc = HealthClient::new(channel);
-        let status = grpc.check(HealthCheckRequest { service: String::new() }).await.unwrap();
-        assert_eq!(status.get_ref().status, ServingStatus::Serving as i32);
+        let mut grpc = serving_health_client(addr).await;
 
         // The protected method refuses anonymous calls.
         let refused = grpc.watch(HealthCheckRequest { service: String::new() }).await.unwrap_err();
@@ -253,7 +181,7 @@ async fn tonic_example_serves_grpc_and_auth_on_one_port() {
 
         // Auth endpoints answer HTTP/1.1 JSON on the same port.
         let base = format!("http://{addr}");
-        let client = http_client();
+        let client = http_client(None);
         let reply = fetch(&client, get(&format!("{base}/api/auth/ok"), "")).await;
         assert_eq!(reply.status, StatusCode::OK, "body: {}", reply.body);
         assert_eq!(reply.json(), json!({ "ok": true }));

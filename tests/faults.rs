@@ -8,24 +8,22 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
+use common::probe::{Op, Probe, Probed};
 use common::{App, Reply};
-use kernia::store::{
-    Credential, MemoryStore, Session, SessionWithUser, Store, StoreError, StoreResult, User, UserPatch,
-    Verification,
-};
+use kernia::store::{MemoryStore, StoreError, StoreResult};
 use serde_json::json;
-use time::OffsetDateTime;
 
 /// A memory store that fails the operation named in `failing`, or never
 /// answers the one named in `stalling`.
+type FaultyStore = Probed<MemoryStore, Faults>;
+
 #[derive(Clone, Default)]
-struct FaultyStore {
-    inner: MemoryStore,
+struct Faults {
     failing: Arc<Mutex<Option<&'static str>>>,
     stalling: Arc<Mutex<Option<&'static str>>>,
 }
 
-impl FaultyStore {
+impl Faults {
     fn fail(&self, operation: Option<&'static str>) {
         *self.failing.lock().unwrap() = operation;
     }
@@ -33,92 +31,17 @@ impl FaultyStore {
     fn stall(&self, operation: Option<&'static str>) {
         *self.stalling.lock().unwrap() = operation;
     }
-
-    async fn check(&self, operation: &'static str) -> StoreResult<()> {
-        if *self.stalling.lock().unwrap() == Some(operation) {
-            std::future::pending::<()>().await;
-        }
-        if *self.failing.lock().unwrap() == Some(operation) {
-            return Err(StoreError::backend(format!("injected failure in {operation}")));
-        }
-        Ok(())
-    }
 }
 
-impl Store for FaultyStore {
-    async fn create_user(&self, user: User, password_hash: Option<String>) -> StoreResult<User> {
-        self.check("create_user").await?;
-        self.inner.create_user(user, password_hash).await
-    }
-    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        self.inner.find_user_by_id(id).await
-    }
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        self.inner.find_user_by_email(email).await
-    }
-    async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
-        self.inner.find_user_by_phone(phone).await
-    }
-    async fn update_user(
-        &self,
-        id: &str,
-        patch: UserPatch,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<User>> {
-        self.check("update_user").await?;
-        self.inner.update_user(id, patch, now).await
-    }
-    async fn find_credential(&self, user_id: &str) -> StoreResult<Option<Credential>> {
-        self.inner.find_credential(user_id).await
-    }
-    async fn set_password(&self, user_id: &str, hash: String, now: OffsetDateTime) -> StoreResult<()> {
-        self.check("set_password").await?;
-        self.inner.set_password(user_id, hash, now).await
-    }
-    async fn delete_accounts(&self, user_id: &str) -> StoreResult<()> {
-        self.inner.delete_accounts(user_id).await
-    }
-    async fn create_session(&self, session: Session) -> StoreResult<()> {
-        self.check("create_session").await?;
-        self.inner.create_session(session).await
-    }
-    async fn find_session(&self, token: &str, now: OffsetDateTime) -> StoreResult<Option<SessionWithUser>> {
-        self.check("find_session").await?;
-        self.inner.find_session(token, now).await
-    }
-    async fn refresh_session(
-        &self,
-        token: &str,
-        at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<Session>> {
-        self.inner.refresh_session(token, at, now).await
-    }
-    async fn delete_session(&self, token: &str) -> StoreResult<()> {
-        self.inner.delete_session(token).await
-    }
-    async fn list_sessions(&self, user_id: &str, now: OffsetDateTime) -> StoreResult<Vec<Session>> {
-        self.inner.list_sessions(user_id, now).await
-    }
-    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
-        self.check("delete_user_sessions").await?;
-        self.inner.delete_user_sessions(user_id, keep).await
-    }
-    async fn create_verification(&self, verification: Verification) -> StoreResult<()> {
-        self.inner.create_verification(verification).await
-    }
-    async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        self.inner.find_verification(identifier).await
-    }
-    async fn take_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        self.check("take_verification").await?;
-        self.inner.take_verification(identifier).await
-    }
-    async fn restore_verification(&self, verification: Verification) -> StoreResult<bool> {
-        self.inner.restore_verification(verification).await
-    }
-    async fn delete_verifications(&self, identifier: &str) -> StoreResult<()> {
-        self.inner.delete_verifications(identifier).await
+impl Probe for Faults {
+    async fn before<'a>(&'a self, op: Op<'a>) -> StoreResult<()> {
+        if *self.stalling.lock().unwrap() == Some(op.name) {
+            std::future::pending::<()>().await;
+        }
+        if *self.failing.lock().unwrap() == Some(op.name) {
+            return Err(StoreError::backend(format!("injected failure in {}", op.name)));
+        }
+        Ok(())
     }
 }
 
@@ -139,9 +62,9 @@ async fn a_failed_session_write_leaves_the_email_code_usable() {
     let email = "fault-otp@example.com";
     app.post("/email-otp/send-verification-otp", json!({ "email": email, "type": "sign-in" }), "").await;
     let code = app.outbox.email_code(email).unwrap();
-    store.fail(Some("create_session"));
+    store.probe.fail(Some("create_session"));
     assert_internal(&app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await);
-    store.fail(None);
+    store.probe.fail(None);
     let retry = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
     assert_eq!(retry.status, 200, "the code was not spent by the failed request: {}", retry.body);
 }
@@ -152,11 +75,11 @@ async fn a_failed_session_write_leaves_the_sms_code_usable() {
     let phone = "+15550700001";
     app.post("/phone-number/send-otp", json!({ "phoneNumber": phone }), "").await;
     let code = app.outbox.sms_code(phone).unwrap();
-    store.fail(Some("create_session"));
+    store.probe.fail(Some("create_session"));
     assert_internal(
         &app.post("/phone-number/verify", json!({ "phoneNumber": phone, "code": code }), "").await,
     );
-    store.fail(None);
+    store.probe.fail(None);
     let retry = app.post("/phone-number/verify", json!({ "phoneNumber": phone, "code": code }), "").await;
     assert_eq!(retry.status, 200, "{}", retry.body);
 }
@@ -169,11 +92,11 @@ async fn a_failed_password_write_gives_the_reset_code_back() {
     app.post("/email-otp/request-password-reset", json!({ "email": email }), "").await;
     let code = app.outbox.email_code(email).unwrap();
     let reset = json!({ "email": email, "otp": code, "password": "new-password1" });
-    store.fail(Some("set_password"));
+    store.probe.fail(Some("set_password"));
     assert_internal(&app.post("/email-otp/reset-password", reset.clone(), "").await);
     let old = json!({ "email": email, "password": "old-password1" });
     assert_eq!(app.post("/sign-in/email", old, "").await.status, 200, "the password did not change");
-    store.fail(None);
+    store.probe.fail(None);
     assert_eq!(app.post("/email-otp/reset-password", reset, "").await.status, 200, "the code came back");
     let new = json!({ "email": email, "password": "new-password1" });
     assert_eq!(app.post("/sign-in/email", new, "").await.status, 200);
@@ -185,7 +108,7 @@ async fn change_password_with_revocation_fails_closed() {
     let email = "fault-change@example.com";
     let cookie = app.sign_up(email, "old-password1").await;
     let change = json!({ "currentPassword": "old-password1", "newPassword": "new-password1", "revokeOtherSessions": true });
-    store.fail(Some("delete_user_sessions"));
+    store.probe.fail(Some("delete_user_sessions"));
     assert_internal(&app.post("/change-password", change.clone(), &cookie).await);
     let old = json!({ "email": email, "password": "old-password1" });
     assert_eq!(
@@ -194,7 +117,7 @@ async fn change_password_with_revocation_fails_closed() {
         "no new password without the revocation"
     );
 
-    store.fail(Some("set_password"));
+    store.probe.fail(Some("set_password"));
     assert_internal(&app.post("/change-password", change, &cookie).await);
     let session = app.get("/get-session", &cookie).await;
     assert_eq!(
@@ -208,7 +131,7 @@ async fn change_password_with_revocation_fails_closed() {
 #[tokio::test]
 async fn the_service_answers_normally_after_store_failures() {
     let (app, store) = app();
-    store.fail(Some("create_user"));
+    store.probe.fail(Some("create_user"));
     let reply = app
         .post(
             "/sign-up/email",
@@ -217,7 +140,7 @@ async fn the_service_answers_normally_after_store_failures() {
         )
         .await;
     reply.assert_error(422, "FAILED_TO_CREATE_USER");
-    store.fail(None);
+    store.probe.fail(None);
     app.sign_up("f@example.com", "password123").await;
 }
 
@@ -234,11 +157,11 @@ async fn a_stalled_session_read_is_answered_503_and_service_resumes() {
     let (setup, store) = app();
     let cookie = setup.sign_up("stall-read@example.com", "password123").await;
     let app = app_with_timeout(&store);
-    store.stall(Some("find_session"));
+    store.probe.stall(Some("find_session"));
     let reply = app.get("/get-session", &cookie).await;
     reply.assert_error(503, "SERVICE_UNAVAILABLE");
     assert!(reply.set_cookies().is_empty(), "a timed-out request sets no cookie");
-    store.stall(None);
+    store.probe.stall(None);
     let session = app.get("/get-session", &cookie).await;
     assert_eq!(session.status, 200);
     assert_eq!(session.json()["user"]["email"], "stall-read@example.com");
@@ -252,11 +175,11 @@ async fn a_stalled_code_take_is_answered_503_and_a_new_code_signs_in() {
     let send = json!({ "email": email, "type": "sign-in" });
     app.post("/email-otp/send-verification-otp", send.clone(), "").await;
     let code = app.outbox.email_code(email).unwrap();
-    store.stall(Some("take_verification"));
+    store.probe.stall(Some("take_verification"));
     let stalled = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
     stalled.assert_error(503, "SERVICE_UNAVAILABLE");
     assert!(stalled.set_cookies().is_empty());
-    store.stall(None);
+    store.probe.stall(None);
     let retry = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
     assert_eq!(retry.status, 200, "the stalled take never ran, so the code is intact: {}", retry.body);
 }
@@ -269,11 +192,11 @@ async fn a_stalled_session_write_leaves_the_code_usable() {
     let send = json!({ "email": email, "type": "sign-in" });
     app.post("/email-otp/send-verification-otp", send, "").await;
     let code = app.outbox.email_code(email).unwrap();
-    store.stall(Some("create_session"));
+    store.probe.stall(Some("create_session"));
     let stalled = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
     stalled.assert_error(503, "SERVICE_UNAVAILABLE");
     assert!(stalled.set_cookies().is_empty());
-    store.stall(None);
+    store.probe.stall(None);
     let retry = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;
     assert_eq!(retry.status, 200, "the code is spent only after the session exists: {}", retry.body);
     let replay = app.post("/sign-in/email-otp", json!({ "email": email, "otp": code }), "").await;

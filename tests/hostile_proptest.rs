@@ -281,14 +281,7 @@ fn json_that_is_not_an_object_answers_400_validation_error() {
         let json = error_body(reply)?;
         prop_assert_eq!(&json["code"], "VALIDATION_ERROR");
         let kind = if path == "/update-user" { "record" } else { "object" };
-        let received = match value {
-            Value::Null => "null",
-            Value::Bool(_) => "boolean",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            Value::Object(_) => "object",
-        };
+        let received = common::json_type(&value);
         let expected = format!("[body] Invalid input: expected {kind}, received {received}");
         prop_assert_eq!(json["message"].as_str(), Some(expected.as_str()));
         Ok(())

@@ -9,7 +9,7 @@ mod common;
 use std::cell::Cell;
 
 use bytes::Bytes;
-use common::{App, ORIGIN, Outbox, Reply};
+use common::{App, ORIGIN, Outbox, Reply, json_type};
 use http::{Request, header};
 use http_body_util::Full;
 use kernia::phone_number::PhoneValidation;
@@ -310,17 +310,6 @@ fn base_body(endpoint: &Endpoint) -> Map<String, Value> {
 const VALIDATION_ERROR: Option<&str> = Some("VALIDATION_ERROR");
 const OTP_TYPES: &str = r#""email-verification"|"sign-in"|"forget-password"|"change-email""#;
 
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// What an endpoint answers to a whole body of the wrong JSON type (or none).
 fn whole_body_answer(endpoint: &Endpoint, received: &str) -> Expect {
     match endpoint.body {
@@ -350,7 +339,7 @@ fn framework_cases(endpoint: &Endpoint) -> Vec<Case> {
     cases.push(Case::raw("empty body", Some(JSON), Vec::new(), empty.clone()));
     cases.push(Case::raw("empty body, no content type", None, Vec::new(), empty));
     for value in [json!([]), json!([{"email": "a@b.co"}]), json!(42), json!(null), json!("x"), json!(true)] {
-        let answer = whole_body_answer(endpoint, type_name(&value));
+        let answer = whole_body_answer(endpoint, json_type(&value));
         cases.push(Case::json(format!("body is {value}"), &value, answer));
     }
     cases
@@ -461,7 +450,7 @@ fn field_cases(endpoint: &Endpoint) -> Vec<Case> {
             cases.push(Case::json(
                 format!("{field} = {value}"),
                 &Value::Object(body),
-                answer(type_name(&value)),
+                answer(json_type(&value)),
             ));
         }
     }

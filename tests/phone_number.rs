@@ -5,45 +5,24 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{App, Outbox, Reply, builder, post};
+use common::counting::{assert_attempts_accounted, counting_app};
+use common::otp::{
+    DONT_REMEMBER_COOKIE, SESSION_COOKIE, TOO_MANY, all_digits, assert_body, assert_error,
+    assert_invalid_otp, assert_session_cookie, assert_too_many_attempts, assert_user_keys, keys,
+    session_user, tally, wrong,
+};
+use common::{App, Outbox, Reply, builder, cross_site_navigation, post};
+use kernia::ConfigError;
 use kernia::delivery::{DeliveryError, DeliveryMode};
 use kernia::phone_number::{PhoneNumber, PhoneValidation};
 use kernia::rate_limit::Rule;
-use kernia::store::{
-    Credential, MemoryStore, Session, SessionWithUser, Store, StoreResult, User, UserPatch, Verification,
-};
-use kernia::{ClientAddr, ConfigError};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 // ---------------------------------------------------------------------------
 // helpers
-
-const SESSION_COOKIE: &str = "better-auth.session_token";
-const DONT_REMEMBER_COOKIE: &str = "better-auth.dont_remember";
-
-#[track_caller]
-fn assert_body(reply: &Reply, status: u16, expected: &Value) {
-    assert_eq!(reply.status.as_u16(), status, "body: {}", reply.body);
-    assert_eq!(&reply.json(), expected, "body: {}", reply.body);
-}
-
-/// Asserts a Better Auth error with its exact code and message.
-#[track_caller]
-fn assert_error(reply: &Reply, status: u16, code: &str, message: &str) {
-    reply.assert_error(status, code);
-    assert_body(reply, status, &json!({ "message": message, "code": code }));
-}
-
-#[track_caller]
-fn assert_invalid_otp(reply: &Reply) {
-    assert_error(reply, 400, "INVALID_OTP", "Invalid OTP");
-}
 
 #[track_caller]
 fn assert_otp_not_found(reply: &Reply) {
@@ -56,30 +35,23 @@ fn assert_bad_credentials(reply: &Reply) {
 }
 
 #[track_caller]
-fn assert_user_shape(user: &Value) {
-    let keys: BTreeSet<&str> = user.as_object().expect("user object").keys().map(String::as_str).collect();
-    let expected: BTreeSet<&str> = [
-        "id",
-        "name",
-        "email",
-        "emailVerified",
-        "image",
-        "createdAt",
-        "updatedAt",
-        "phoneNumber",
-        "phoneNumberVerified",
-    ]
-    .into_iter()
-    .collect();
-    assert_eq!(keys, expected, "user: {user}");
+fn assert_invalid_phone_number(reply: &Reply) {
+    assert_error(reply, 400, "INVALID_PHONE_NUMBER", "Invalid phone number");
 }
 
-fn wrong(code: &str) -> String {
-    code.bytes().map(|b| char::from(b'0' + (b - b'0' + 1) % 10)).collect()
+#[track_caller]
+fn assert_code_sent(reply: &Reply) {
+    assert_body(reply, 200, &json!({ "message": "code sent" }));
 }
 
-fn all_digits(code: &str, len: usize) -> bool {
-    code.len() == len && code.bytes().all(|b| b.is_ascii_digit())
+#[track_caller]
+fn assert_status_true(reply: &Reply) {
+    assert_body(reply, 200, &json!({ "status": true }));
+}
+
+#[track_caller]
+fn assert_too_many_requests(reply: &Reply) {
+    assert_body(reply, 429, &json!({ "message": TOO_MANY }));
 }
 
 /// The full text of the last SMS to `phone`.
@@ -91,17 +63,28 @@ async fn send_otp(app: &App, phone: &str) -> Reply {
     app.post("/phone-number/send-otp", json!({ "phoneNumber": phone }), "").await
 }
 
+/// A code request for `phone` from client address `ip`.
+async fn send_otp_from(app: &App, phone: &str, ip: &str) -> Reply {
+    app.post_from("/phone-number/send-otp", json!({ "phoneNumber": phone }), ip).await
+}
+
 /// Sends a verification code to `phone` (as typed) and returns it; `e164` is where it goes.
 async fn code_for(app: &App, phone: &str, e164: &str) -> String {
     let before = app.outbox.sms_count(e164);
     let reply = send_otp(app, phone).await;
-    assert_body(&reply, 200, &json!({ "message": "code sent" }));
+    assert_code_sent(&reply);
     assert_eq!(app.outbox.sms_count(e164), before + 1, "no SMS to {e164}");
     app.outbox.sms_code(e164).expect("code")
 }
 
 async fn verify(app: &App, phone: &str, code: &str) -> Reply {
     app.post("/phone-number/verify", json!({ "phoneNumber": phone, "code": code }), "").await
+}
+
+/// Verifies `phone` with `code` to attach it to the user signed in with `cookie`.
+async fn verify_update(app: &App, phone: &str, code: &str, cookie: &str) -> Reply {
+    let body = json!({ "phoneNumber": phone, "code": code, "updatePhoneNumber": true });
+    app.post("/phone-number/verify", body, cookie).await
 }
 
 async fn sign_in(app: &App, phone: &str, password: &str, remember: Option<bool>) -> Reply {
@@ -120,177 +103,50 @@ async fn phone_user(app: &App, phone: &str) -> Value {
     reply.json()["user"].clone()
 }
 
+async fn request_reset(app: &App, phone: &str) -> Reply {
+    app.post("/phone-number/request-password-reset", json!({ "phoneNumber": phone }), "").await
+}
+
+async fn reset_with(app: &App, phone: &str, otp: &str, password: &str) -> Reply {
+    let body = json!({ "phoneNumber": phone, "otp": otp, "newPassword": password });
+    app.post("/phone-number/reset-password", body, "").await
+}
+
 /// Resets the password of `phone` by code.
 async fn reset_password(app: &App, phone: &str, password: &str) {
     let before = app.outbox.sms_count(phone);
-    let reply = app.post("/phone-number/request-password-reset", json!({ "phoneNumber": phone }), "").await;
-    assert_body(&reply, 200, &json!({ "status": true }));
+    assert_status_true(&request_reset(app, phone).await);
     assert_eq!(app.outbox.sms_count(phone), before + 1);
     let message = last_sms(app, phone).unwrap();
     let code = app.outbox.sms_code(phone).unwrap();
     assert_eq!(message, format!("Your password reset code is {code}"));
-    let reply = app
-        .post(
-            "/phone-number/reset-password",
-            json!({ "phoneNumber": phone, "otp": code, "newPassword": password }),
-            "",
-        )
-        .await;
-    assert_body(&reply, 200, &json!({ "status": true }));
+    let reply = reset_with(app, phone, &code, password).await;
+    assert_status_true(&reply);
     assert!(reply.set_cookies().is_empty(), "no session on reset");
 }
 
 /// Signs up by email; returns (cookie, token, user).
 async fn email_user(app: &App, email: &str) -> (String, String, Value) {
-    let reply = app
-        .post("/sign-up/email", json!({ "name": "Mail", "email": email, "password": "password123" }), "")
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = app.sign_up_reply(email, "password123").await;
     let body = reply.json();
     (reply.cookie_header(), body["token"].as_str().unwrap().to_owned(), body["user"].clone())
 }
 
-async fn session_user(app: &App, cookie: &str) -> Value {
-    let reply = app.get("/get-session", cookie).await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let body = reply.json();
-    if body.is_null() { Value::Null } else { body["user"].clone() }
+/// The app with the phone plugin adjusted by `phone`.
+fn phone_app(phone: impl FnOnce(PhoneNumber) -> PhoneNumber) -> App {
+    let outbox = Outbox::default();
+    App::with_plugins(outbox.email_otp(), phone(outbox.phone_number()), outbox, |b| b)
 }
-
-async fn post_from(app: &App, path: &str, body: Value, ip: &str) -> Reply {
-    let mut request = post(path, &body, "");
-    let addr: SocketAddr = format!("{ip}:40000").parse().expect("addr");
-    request.extensions_mut().insert(ClientAddr(addr));
-    app.send(request).await
-}
-
-const TOO_MANY: &str = "Too many requests. Please try again later.";
 
 fn strict_app(phone: impl FnOnce(PhoneNumber) -> PhoneNumber) -> App {
-    let outbox = Outbox::default();
-    let plugin = phone(outbox.phone_number().validation(PhoneValidation::Strict));
-    App::with_plugins(outbox.email_otp(), plugin, outbox, |b| b)
+    phone_app(|p| phone(p.validation(PhoneValidation::Strict)))
 }
 
-// ---------------------------------------------------------------------------
-// counting store
-
-#[derive(Clone)]
-struct CountingStore {
-    inner: MemoryStore,
-    allowed_attempts: u32,
-    takes: Arc<AtomicUsize>,
-    comparisons: Arc<AtomicUsize>,
-    sessions: Arc<AtomicUsize>,
-    /// `(identifier, value)` of every inserted verification row.
-    created: Arc<std::sync::Mutex<Vec<(String, String)>>>,
-}
-
-impl CountingStore {
-    fn new(allowed_attempts: u32) -> Self {
-        Self {
-            inner: MemoryStore::new(),
-            allowed_attempts,
-            takes: Arc::default(),
-            comparisons: Arc::default(),
-            sessions: Arc::default(),
-            created: Arc::default(),
-        }
-    }
-}
-
-impl Store for CountingStore {
-    async fn create_user(&self, user: User, password_hash: Option<String>) -> StoreResult<User> {
-        self.inner.create_user(user, password_hash).await
-    }
-    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        self.inner.find_user_by_id(id).await
-    }
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        self.inner.find_user_by_email(email).await
-    }
-    async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
-        self.inner.find_user_by_phone(phone).await
-    }
-    async fn update_user(
-        &self,
-        id: &str,
-        patch: UserPatch,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<User>> {
-        self.inner.update_user(id, patch, now).await
-    }
-    async fn find_credential(&self, user_id: &str) -> StoreResult<Option<Credential>> {
-        self.inner.find_credential(user_id).await
-    }
-    async fn set_password(
-        &self,
-        user_id: &str,
-        password_hash: String,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        self.inner.set_password(user_id, password_hash, now).await
-    }
-    async fn delete_accounts(&self, user_id: &str) -> StoreResult<()> {
-        self.inner.delete_accounts(user_id).await
-    }
-    async fn create_session(&self, session: Session) -> StoreResult<()> {
-        self.sessions.fetch_add(1, Ordering::SeqCst);
-        self.inner.create_session(session).await
-    }
-    async fn find_session(&self, token: &str, now: OffsetDateTime) -> StoreResult<Option<SessionWithUser>> {
-        self.inner.find_session(token, now).await
-    }
-    async fn refresh_session(
-        &self,
-        token: &str,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<Session>> {
-        self.inner.refresh_session(token, expires_at, now).await
-    }
-    async fn delete_session(&self, token: &str) -> StoreResult<()> {
-        // Sessions taken back by a request that lost the race do not count.
-        self.sessions.fetch_sub(1, Ordering::SeqCst);
-        self.inner.delete_session(token).await
-    }
-    async fn list_sessions(&self, user_id: &str, now: OffsetDateTime) -> StoreResult<Vec<Session>> {
-        self.inner.list_sessions(user_id, now).await
-    }
-    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
-        self.inner.delete_user_sessions(user_id, keep).await
-    }
-    async fn create_verification(&self, verification: Verification) -> StoreResult<()> {
-        self.created.lock().unwrap().push((verification.identifier.clone(), verification.value.clone()));
-        tokio::task::yield_now().await;
-        self.inner.create_verification(verification).await
-    }
-    async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        // yield around the verification steps to widen the race windows
-        tokio::task::yield_now().await;
-        let found = self.inner.find_verification(identifier).await;
-        tokio::task::yield_now().await;
-        found
-    }
-    async fn take_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        tokio::task::yield_now().await;
-        let taken = self.inner.take_verification(identifier).await?;
-        // Codes only: the per-recipient failure counter (`failures:…`) is taken too.
-        if let Some(row) = taken.as_ref().filter(|row| !row.identifier.starts_with("failures:")) {
-            self.takes.fetch_add(1, Ordering::SeqCst);
-            let attempts = row.value.rsplit_once(':').and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0);
-            if attempts < self.allowed_attempts {
-                self.comparisons.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        Ok(taken)
-    }
-    async fn restore_verification(&self, verification: Verification) -> StoreResult<bool> {
-        self.inner.restore_verification(verification).await
-    }
-    async fn delete_verifications(&self, identifier: &str) -> StoreResult<()> {
-        self.inner.delete_verifications(identifier).await
-    }
+/// Under strict validation a code to `number` is refused and nothing is sent.
+async fn assert_strict_validation_refuses(number: &str) {
+    let app = strict_app(|p| p);
+    assert_invalid_phone_number(&send_otp(&app, number).await);
+    assert!(app.outbox.sms.lock().unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------
@@ -300,7 +156,7 @@ impl Store for CountingStore {
 async fn send_otp_answers_code_sent_and_texts_the_verification_message() {
     let app = App::new();
     let reply = send_otp(&app, "+15550001111").await;
-    assert_body(&reply, 200, &json!({ "message": "code sent" }));
+    assert_code_sent(&reply);
     let sms = app.outbox.sms.lock().unwrap().clone();
     assert_eq!(sms.len(), 1);
     assert_eq!(sms[0].0, "+15550001111");
@@ -316,11 +172,10 @@ async fn verify_of_unknown_number_creates_a_phone_user_and_a_session() {
     let reply = verify(&app, "+15550001111", &code).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = reply.json();
-    let keys: BTreeSet<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, BTreeSet::from(["status", "token", "user"]));
+    assert_eq!(keys(&body), BTreeSet::from(["status", "token", "user"]));
     assert_eq!(body["status"], true);
     let user = &body["user"];
-    assert_user_shape(user);
+    assert_user_keys(user);
     assert_eq!(user["phoneNumber"], "+15550001111");
     assert_eq!(user["phoneNumberVerified"], true);
     assert_eq!(user["emailVerified"], false);
@@ -329,9 +184,7 @@ async fn verify_of_unknown_number_creates_a_phone_user_and_a_session() {
     assert_eq!(user["image"], Value::Null);
     let token = body["token"].as_str().unwrap();
     assert_eq!(token.len(), 32);
-    let cookie = reply.set_cookie(SESSION_COOKIE).expect("session cookie");
-    assert!(cookie.starts_with(&format!("{SESSION_COOKIE}={token}.")), "{cookie}");
-    assert!(cookie.contains("Max-Age=604800"), "{cookie}");
+    assert_session_cookie(&reply, token);
     assert_eq!(session_user(&app, &reply.cookie_header()).await["id"], user["id"]);
 }
 
@@ -388,7 +241,7 @@ async fn three_wrong_codes_burn_the_code_with_403_then_otp_not_found() {
     for _ in 0..3 {
         assert_invalid_otp(&verify(&app, "+15550005555", &wrong(&code)).await);
     }
-    assert_error(&verify(&app, "+15550005555", &code).await, 403, "TOO_MANY_ATTEMPTS", "Too many attempts");
+    assert_too_many_attempts(&verify(&app, "+15550005555", &code).await);
     assert_otp_not_found(&verify(&app, "+15550005555", &code).await);
 }
 
@@ -440,15 +293,13 @@ async fn disable_session_returns_null_token_and_no_cookie() {
     let body = reply.json();
     assert_eq!(body["status"], true);
     assert_eq!(body["token"], Value::Null);
-    assert_user_shape(&body["user"]);
+    assert_user_keys(&body["user"]);
     assert_eq!(body["user"]["phoneNumberVerified"], true);
 }
 
 #[tokio::test]
 async fn disable_sign_up_refuses_unknown_numbers_with_phone_number_not_exist() {
-    let outbox = Outbox::default();
-    let app =
-        App::with_plugins(outbox.email_otp(), outbox.phone_number().disable_sign_up(true), outbox, |b| b);
+    let app = phone_app(|p| p.disable_sign_up(true));
     // D5: codes are still sent to unknown numbers
     let code = code_for(&app, "+15550010002", "+15550010002").await;
     let reply = verify(&app, "+15550010002", &code).await;
@@ -459,13 +310,7 @@ async fn disable_sign_up_refuses_unknown_numbers_with_phone_number_not_exist() {
     // known numbers still sign in
     let (cookie, _, user) = email_user(&app, "known@example.com").await;
     let code = code_for(&app, "+15550010003", "+15550010003").await;
-    let reply = app
-        .post(
-            "/phone-number/verify",
-            json!({ "phoneNumber": "+15550010003", "code": code, "updatePhoneNumber": true }),
-            &cookie,
-        )
-        .await;
+    let reply = verify_update(&app, "+15550010003", &code, &cookie).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let code = code_for(&app, "+15550010003", "+15550010003").await;
     let reply = verify(&app, "+15550010003", &code).await;
@@ -481,19 +326,13 @@ async fn update_phone_number_attaches_the_number_to_the_signed_in_user() {
     let app = App::new();
     let (cookie, token, user) = email_user(&app, "attach@example.com").await;
     let code = code_for(&app, "+15550020001", "+15550020001").await;
-    let reply = app
-        .post(
-            "/phone-number/verify",
-            json!({ "phoneNumber": "+15550020001", "code": code, "updatePhoneNumber": true }),
-            &cookie,
-        )
-        .await;
+    let reply = verify_update(&app, "+15550020001", &code, &cookie).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.set_cookies().is_empty(), "no new session: {:?}", reply.set_cookies());
     let body = reply.json();
     assert_eq!(body["status"], true);
     assert_eq!(body["token"], token.as_str(), "the current session token");
-    assert_user_shape(&body["user"]);
+    assert_user_keys(&body["user"]);
     assert_eq!(body["user"]["id"], user["id"]);
     assert_eq!(body["user"]["email"], "attach@example.com");
     assert_eq!(body["user"]["phoneNumber"], "+15550020001");
@@ -509,13 +348,7 @@ async fn update_phone_number_attaches_the_number_to_the_signed_in_user() {
 async fn update_phone_number_without_a_session_is_401_user_not_found() {
     let app = App::new();
     let code = code_for(&app, "+15550020002", "+15550020002").await;
-    let reply = app
-        .post(
-            "/phone-number/verify",
-            json!({ "phoneNumber": "+15550020002", "code": code, "updatePhoneNumber": true }),
-            "",
-        )
-        .await;
+    let reply = verify_update(&app, "+15550020002", &code, "").await;
     assert_error(&reply, 401, "USER_NOT_FOUND", "User not found");
     // the code is already consumed
     assert_otp_not_found(&verify(&app, "+15550020002", &code).await);
@@ -527,17 +360,14 @@ async fn update_phone_number_to_a_number_owned_by_anyone_is_phone_number_exist()
     phone_user(&app, "+15550020003").await;
     let (cookie, _, _) = email_user(&app, "thief@example.com").await;
     let code = code_for(&app, "+15550020003", "+15550020003").await;
-    let body = json!({ "phoneNumber": "+15550020003", "code": code, "updatePhoneNumber": true });
-    let reply = app.post("/phone-number/verify", body, &cookie).await;
+    let reply = verify_update(&app, "+15550020003", &code, &cookie).await;
     assert_error(&reply, 400, "PHONE_NUMBER_EXIST", "Phone number already exists");
     assert_eq!(session_user(&app, &cookie).await["phoneNumber"], Value::Null);
     // including the caller's own number
     let code = code_for(&app, "+15550020004", "+15550020004").await;
-    let body = json!({ "phoneNumber": "+15550020004", "code": code, "updatePhoneNumber": true });
-    assert_eq!(app.post("/phone-number/verify", body, &cookie).await.status, 200);
+    assert_eq!(verify_update(&app, "+15550020004", &code, &cookie).await.status, 200);
     let code = code_for(&app, "+15550020004", "+15550020004").await;
-    let body = json!({ "phoneNumber": "+15550020004", "code": code, "updatePhoneNumber": true });
-    let reply = app.post("/phone-number/verify", body, &cookie).await;
+    let reply = verify_update(&app, "+15550020004", &code, &cookie).await;
     assert_error(&reply, 400, "PHONE_NUMBER_EXIST", "Phone number already exists");
 }
 
@@ -555,13 +385,10 @@ async fn phone_password_sign_in_after_reset() {
     let reply = sign_in(&app, "+15550030001", "first-password", Some(true)).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = reply.json();
-    let keys: BTreeSet<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, BTreeSet::from(["token", "user"]), "no redirect key");
+    assert_eq!(keys(&body), BTreeSet::from(["token", "user"]), "no redirect key");
     assert_eq!(body["user"]["id"], user["id"]);
     let token = body["token"].as_str().unwrap();
-    let cookie = reply.set_cookie(SESSION_COOKIE).unwrap();
-    assert!(cookie.starts_with(&format!("{SESSION_COOKIE}={token}.")), "{cookie}");
-    assert!(cookie.contains("Max-Age=604800"), "{cookie}");
+    assert_session_cookie(&reply, token);
     assert!(reply.set_cookie(DONT_REMEMBER_COOKIE).is_none());
 
     let reply = sign_in(&app, "+1 555 003 0001", "first-password", Some(false)).await;
@@ -595,13 +422,7 @@ async fn second_reset_replaces_the_password_and_codes_are_single_use() {
     assert_bad_credentials(&sign_in(&app, "+15550030003", "first-password", None).await);
     assert_eq!(sign_in(&app, "+15550030003", "second-password", None).await.status, 200);
     let code = app.outbox.sms_code("+15550030003").unwrap();
-    let reply = app
-        .post(
-            "/phone-number/reset-password",
-            json!({ "phoneNumber": "+15550030003", "otp": code, "newPassword": "third-password" }),
-            "",
-        )
-        .await;
+    let reply = reset_with(&app, "+15550030003", &code, "third-password").await;
     assert_otp_not_found(&reply);
 }
 
@@ -609,11 +430,9 @@ async fn second_reset_replaces_the_password_and_codes_are_single_use() {
 async fn reset_request_for_unknown_number_is_enumeration_safe() {
     let app = App::new();
     phone_user(&app, "+15550030004").await;
-    let known =
-        app.post("/phone-number/request-password-reset", json!({ "phoneNumber": "+15550030004" }), "").await;
-    let unknown =
-        app.post("/phone-number/request-password-reset", json!({ "phoneNumber": "+15550038888" }), "").await;
-    assert_body(&known, 200, &json!({ "status": true }));
+    let known = request_reset(&app, "+15550030004").await;
+    let unknown = request_reset(&app, "+15550038888").await;
+    assert_status_true(&known);
     assert_eq!(unknown.status, known.status);
     assert_eq!(unknown.body, known.body);
     assert_eq!(app.outbox.sms_count("+15550038888"), 0);
@@ -623,24 +442,13 @@ async fn reset_request_for_unknown_number_is_enumeration_safe() {
 async fn reset_with_short_password_or_wrong_code_keeps_the_code() {
     let app = App::new();
     phone_user(&app, "+15550030005").await;
-    let reply =
-        app.post("/phone-number/request-password-reset", json!({ "phoneNumber": "+15550030005" }), "").await;
+    let reply = request_reset(&app, "+15550030005").await;
     assert_eq!(reply.status, 200);
     let code = app.outbox.sms_code("+15550030005").unwrap();
-    let reset = |otp: String, password: &'static str| {
-        let app = app.clone();
-        async move {
-            app.post(
-                "/phone-number/reset-password",
-                json!({ "phoneNumber": "+15550030005", "otp": otp, "newPassword": password }),
-                "",
-            )
-            .await
-        }
-    };
-    assert_error(&reset(code.clone(), "short").await, 400, "PASSWORD_TOO_SHORT", "Password too short");
-    assert_invalid_otp(&reset(wrong(&code), "long-enough-1").await);
-    assert_body(&reset(code.clone(), "long-enough-1").await, 200, &json!({ "status": true }));
+    let reply = reset_with(&app, "+15550030005", &code, "short").await;
+    assert_error(&reply, 400, "PASSWORD_TOO_SHORT", "Password too short");
+    assert_invalid_otp(&reset_with(&app, "+15550030005", &wrong(&code), "long-enough-1").await);
+    assert_status_true(&reset_with(&app, "+15550030005", &code, "long-enough-1").await);
     // the verification code and the reset code are separate
     assert_otp_not_found(&verify(&app, "+15550030005", &code).await);
 }
@@ -662,7 +470,7 @@ async fn reset_sessions_survive_by_default_and_are_revoked_when_configured() {
 async fn sign_in_with_invalid_number_is_invalid_phone_number() {
     let app = App::new();
     let reply = sign_in(&app, "12345", "password123", None).await;
-    assert_error(&reply, 400, "INVALID_PHONE_NUMBER", "Invalid phone number");
+    assert_invalid_phone_number(&reply);
 }
 
 // ---------------------------------------------------------------------------
@@ -702,33 +510,14 @@ async fn update_user_cannot_set_a_phone_number() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_verifies_of_one_code_create_exactly_one_session() {
-    let store = CountingStore::new(3);
-    let outbox = Outbox::default();
-    let app =
-        App::with_plugins(outbox.email_otp(), outbox.phone_number(), outbox, |b| b.store(store.clone()));
+    let (app, store) = counting_app();
     let code = code_for(&app, "+15550050001", "+15550050001").await;
-    let barrier = Arc::new(tokio::sync::Barrier::new(50));
-    let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let app = app.clone();
-            let code = code.clone();
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                app.send(post(
-                    "/phone-number/verify",
-                    &json!({ "phoneNumber": "+15550050001", "code": code }),
-                    "",
-                ))
-                .await
-            })
-        })
-        .collect();
+    let body = json!({ "phoneNumber": "+15550050001", "code": code });
+    let replies = app.send_at_once((0..50).map(|_| post("/phone-number/verify", &body, "")).collect()).await;
     let mut ok = 0;
     let mut not_found = 0;
     let mut invalid = 0;
-    for task in tasks {
-        let reply = task.await.unwrap();
+    for reply in replies {
         match (reply.status.as_u16(), reply.json()["code"].as_str()) {
             (200, _) => ok += 1,
             (400, Some("OTP_NOT_FOUND")) => not_found += 1,
@@ -736,7 +525,7 @@ async fn concurrent_verifies_of_one_code_create_exactly_one_session() {
             _ => panic!("unexpected reply {} {}", reply.status, reply.body),
         }
     }
-    let sessions = store.sessions.load(Ordering::SeqCst);
+    let sessions = store.probe.sessions();
     println!(
         "phone concurrency: 50 parallel verifies of one code -> {ok} x 200, {not_found} x 400 OTP_NOT_FOUND, \
          {invalid} x 400 INVALID_OTP; sessions kept = {sessions}"
@@ -748,58 +537,23 @@ async fn concurrent_verifies_of_one_code_create_exactly_one_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_wrong_guesses_get_at_most_allowed_attempts_comparisons() {
-    let store = CountingStore::new(3);
-    let outbox = Outbox::default();
-    let app =
-        App::with_plugins(outbox.email_otp(), outbox.phone_number(), outbox, |b| b.store(store.clone()));
+    let (app, store) = counting_app();
     let code = code_for(&app, "+15550050002", "+15550050002").await;
-    let bad = wrong(&code);
-    let barrier = Arc::new(tokio::sync::Barrier::new(50));
-    let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let app = app.clone();
-            let bad = bad.clone();
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                app.send(post(
-                    "/phone-number/verify",
-                    &json!({ "phoneNumber": "+15550050002", "code": bad }),
-                    "",
-                ))
-                .await
-            })
-        })
-        .collect();
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    for task in tasks {
-        let reply = task.await.unwrap();
+    let body = json!({ "phoneNumber": "+15550050002", "code": wrong(&code) });
+    let replies = app.send_at_once((0..50).map(|_| post("/phone-number/verify", &body, "")).collect()).await;
+    for reply in &replies {
         assert_ne!(reply.status, 200, "{}", reply.body);
-        let key = format!("{} {}", reply.status.as_u16(), reply.json()["code"].as_str().unwrap_or(""));
-        *counts.entry(key).or_default() += 1;
     }
-    let takes = store.takes.load(Ordering::SeqCst);
-    let comparisons = store.comparisons.load(Ordering::SeqCst);
+    let counts = tally(&replies);
+    let (takes, comparisons) = (store.probe.takes(), store.probe.comparisons());
     let after = verify(&app, "+15550050002", &code).await;
     println!(
         "phone concurrency: 50 parallel wrong guesses -> {counts:?}; takes={takes}, comparisons={comparisons} \
          (allowed_attempts=3); right code afterwards -> {} {}",
         after.status, after.body
     );
-    assert!(comparisons <= 3, "comparisons {comparisons}");
-    // Every wrong comparison re-inserts the row with attempts + 1; a guess that
-    // loses the take race is INVALID_OTP without costing an attempt (phone-number.md
-    // §3 step 4). So the code is dead exactly when all allowed attempts were spent.
-    if comparisons == 3 {
-        assert!(
-            after.status == 400 || after.status == 403,
-            "right code must fail afterwards: {}",
-            after.body
-        );
-    } else {
-        assert_eq!(after.status, 200, "attempts left, the right code still works: {}", after.body);
-    }
-    assert_eq!(store.sessions.load(Ordering::SeqCst), u32::from(after.status == 200) as usize);
+    assert_attempts_accounted(comparisons, 3, &after);
+    assert_eq!(store.probe.sessions(), u32::from(after.status == 200) as usize);
 }
 
 // ---------------------------------------------------------------------------
@@ -809,52 +563,34 @@ async fn concurrent_wrong_guesses_get_at_most_allowed_attempts_comparisons() {
 async fn eleventh_request_from_one_ip_within_a_minute_is_rate_limited() {
     let app = App::with(|b| b.rate_limit(true));
     for i in 0..10 {
-        let reply = post_from(
-            &app,
-            "/phone-number/send-otp",
-            json!({ "phoneNumber": format!("+1555006000{i}") }),
-            "10.2.0.1",
-        )
-        .await;
-        assert_body(&reply, 200, &json!({ "message": "code sent" }));
+        assert_code_sent(&send_otp_from(&app, &format!("+1555006000{i}"), "10.2.0.1").await);
     }
-    let reply =
-        post_from(&app, "/phone-number/send-otp", json!({ "phoneNumber": "+15550060010" }), "10.2.0.1").await;
-    assert_body(&reply, 429, &json!({ "message": TOO_MANY }));
+    let reply = send_otp_from(&app, "+15550060010", "10.2.0.1").await;
+    assert_too_many_requests(&reply);
     assert_eq!(reply.headers["x-retry-after"], "60");
     assert_eq!(app.outbox.sms_count("+15550060010"), 0);
     // per path: verify has its own bucket
-    let reply = post_from(
-        &app,
-        "/phone-number/verify",
-        json!({ "phoneNumber": "+15550060010", "code": "123456" }),
-        "10.2.0.1",
-    )
-    .await;
-    assert_otp_not_found(&reply);
+    let body = json!({ "phoneNumber": "+15550060010", "code": "123456" });
+    assert_otp_not_found(&app.post_from("/phone-number/verify", body, "10.2.0.1").await);
     app.clock.advance(Duration::from_secs(60));
-    let reply =
-        post_from(&app, "/phone-number/send-otp", json!({ "phoneNumber": "+15550060010" }), "10.2.0.1").await;
+    let reply = send_otp_from(&app, "+15550060010", "10.2.0.1").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
 #[tokio::test]
 async fn second_code_to_one_number_within_a_minute_is_refused_from_any_ip() {
     let app = App::with(|b| b.rate_limit(true));
-    let body = json!({ "phoneNumber": "+15550060020" });
-    assert_eq!(post_from(&app, "/phone-number/send-otp", body.clone(), "10.2.0.2").await.status, 200);
-    let reply = post_from(&app, "/phone-number/send-otp", body.clone(), "10.2.0.3").await;
-    assert_body(&reply, 429, &json!({ "message": TOO_MANY }));
+    assert_eq!(send_otp_from(&app, "+15550060020", "10.2.0.2").await.status, 200);
+    let reply = send_otp_from(&app, "+15550060020", "10.2.0.3").await;
+    assert_too_many_requests(&reply);
     let retry: u64 = reply.headers["x-retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "x-retry-after {retry}");
     // formatting does not dodge the cooldown
-    let reply =
-        post_from(&app, "/phone-number/send-otp", json!({ "phoneNumber": "+1 555 006 0020" }), "10.2.0.4")
-            .await;
+    let reply = send_otp_from(&app, "+1 555 006 0020", "10.2.0.4").await;
     assert_eq!(reply.status, 429, "{}", reply.body);
     assert_eq!(app.outbox.sms_count("+15550060020"), 1);
     app.clock.advance(Duration::from_secs(60));
-    assert_eq!(post_from(&app, "/phone-number/send-otp", body, "10.2.0.3").await.status, 200);
+    assert_eq!(send_otp_from(&app, "+15550060020", "10.2.0.3").await.status, 200);
     assert_eq!(app.outbox.sms_count("+15550060020"), 2);
 }
 
@@ -864,27 +600,18 @@ async fn sms_budget_caps_all_sends() {
     let plugin = outbox.phone_number().sms_budget(Some(Rule { window_secs: 3600, max: 2 }));
     let app = App::with_plugins(outbox.email_otp(), plugin, outbox, |b| b.rate_limit(true));
     for (i, phone) in ["+15550060031", "+15550060032"].into_iter().enumerate() {
-        let reply = post_from(
-            &app,
-            "/phone-number/send-otp",
-            json!({ "phoneNumber": phone }),
-            &format!("10.3.0.{i}"),
-        )
-        .await;
+        let reply = send_otp_from(&app, phone, &format!("10.3.0.{i}")).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
-    let reply =
-        post_from(&app, "/phone-number/send-otp", json!({ "phoneNumber": "+15550060033" }), "10.3.0.9").await;
-    assert_body(&reply, 429, &json!({ "message": TOO_MANY }));
+    let reply = send_otp_from(&app, "+15550060033", "10.3.0.9").await;
+    assert_too_many_requests(&reply);
     assert!(reply.headers.contains_key("x-retry-after"));
     assert_eq!(app.outbox.sms.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn budget_and_limits_are_off_without_rate_limiting() {
-    let outbox = Outbox::default();
-    let plugin = outbox.phone_number().sms_budget(Some(Rule { window_secs: 3600, max: 1 }));
-    let app = App::with_plugins(outbox.email_otp(), plugin, outbox, |b| b);
+    let app = phone_app(|p| p.sms_budget(Some(Rule { window_secs: 3600, max: 1 })));
     for _ in 0..3 {
         assert_eq!(send_otp(&app, "+15550060040").await.status, 200);
     }
@@ -896,19 +623,14 @@ async fn strict_validation_rejects_invalid_numbers_and_normalises_valid_ones() {
     let app = strict_app(|p| p);
     for bad in ["+1555", "+15550123456789", "not a number"] {
         let reply = send_otp(&app, bad).await;
-        assert_error(&reply, 400, "INVALID_PHONE_NUMBER", "Invalid phone number");
+        assert_invalid_phone_number(&reply);
     }
     assert!(app.outbox.sms.lock().unwrap().is_empty());
     let code = code_for(&app, "+1 (202) 555-0143", "+12025550143").await;
     let reply = verify(&app, "+12025550143", &code).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["user"]["phoneNumber"], "+12025550143");
-    assert_error(
-        &sign_in(&app, "+1555", "password123", None).await,
-        400,
-        "INVALID_PHONE_NUMBER",
-        "Invalid phone number",
-    );
+    assert_invalid_phone_number(&sign_in(&app, "+1555", "password123", None).await);
 }
 
 #[tokio::test]
@@ -919,7 +641,7 @@ async fn country_allow_list_refuses_other_countries() {
     assert!(app.outbox.sms.lock().unwrap().is_empty());
     // a Canadian number (libphonenumber's CA example) goes through
     let reply = send_otp(&app, "+15062345678").await;
-    assert_body(&reply, 200, &json!({ "message": "code sent" }));
+    assert_code_sent(&reply);
 }
 
 // ---------------------------------------------------------------------------
@@ -948,17 +670,14 @@ async fn failed_awaited_delivery_is_500_and_leaves_no_usable_code() {
 
 #[tokio::test]
 async fn options_change_length_attempts_and_message() {
-    let outbox = Outbox::default();
-    let plugin =
-        outbox.phone_number().otp_length(8).allowed_attempts(5).verification_message("Code: {code}!");
-    let app = App::with_plugins(outbox.email_otp(), plugin, outbox, |b| b);
+    let app = phone_app(|p| p.otp_length(8).allowed_attempts(5).verification_message("Code: {code}!"));
     let code = code_for(&app, "+15550080001", "+15550080001").await;
     assert!(all_digits(&code, 8), "{code:?}");
     assert_eq!(last_sms(&app, "+15550080001").unwrap(), format!("Code: {code}!"));
     for _ in 0..5 {
         assert_invalid_otp(&verify(&app, "+15550080001", &wrong(&code)).await);
     }
-    assert_error(&verify(&app, "+15550080001", &code).await, 403, "TOO_MANY_ATTEMPTS", "Too many attempts");
+    assert_too_many_attempts(&verify(&app, "+15550080001", &code).await);
 }
 
 #[tokio::test]
@@ -978,17 +697,13 @@ async fn builder_refuses_out_of_range_phone_options() {
 
 #[tokio::test]
 async fn codes_are_stored_under_phone_identifiers_and_never_in_plain_text() {
-    let store = CountingStore::new(3);
-    let outbox = Outbox::default();
-    let app =
-        App::with_plugins(outbox.email_otp(), outbox.phone_number(), outbox, |b| b.store(store.clone()));
+    let (app, store) = counting_app();
     let code = code_for(&app, "+1 555 009 0001", "+15550090001").await;
     assert_eq!(verify(&app, "+15550090001", &code).await.status, 200);
-    let reply =
-        app.post("/phone-number/request-password-reset", json!({ "phoneNumber": "+15550090001" }), "").await;
+    let reply = request_reset(&app, "+15550090001").await;
     assert_eq!(reply.status, 200);
     let reset = app.outbox.sms_code("+15550090001").unwrap();
-    let rows = store.created.lock().unwrap().clone();
+    let rows = store.probe.created();
     let identifiers: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(identifiers, vec!["phone-number-otp-+15550090001", "phone-number-reset-+15550090001"]);
     for ((_, value), code) in rows.iter().zip([&code, &reset]) {
@@ -1014,9 +729,8 @@ async fn remember_me_false_gives_a_one_day_session_and_verify_inherits_it() {
     assert_eq!(lifetime, time::Duration::days(1));
     // phone verify has no rememberMe field: it follows the dont_remember cookie
     let code = code_for(&app, "+15550090002", "+15550090002").await;
-    let reply = app
-        .post("/phone-number/verify", json!({ "phoneNumber": "+15550090002", "code": code }), &cookie)
-        .await;
+    let body = json!({ "phoneNumber": "+15550090002", "code": code });
+    let reply = app.post("/phone-number/verify", body, &cookie).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let token_cookie = reply.set_cookie(SESSION_COOKIE).unwrap();
     assert!(!token_cookie.contains("Max-Age"), "{token_cookie}");
@@ -1035,8 +749,8 @@ async fn too_long_password_on_phone_sign_in_is_password_too_long() {
 #[tokio::test]
 async fn reset_request_for_a_malformed_number_still_answers_status_true() {
     let app = App::new();
-    let reply = app.post("/phone-number/request-password-reset", json!({ "phoneNumber": "12345" }), "").await;
-    assert_body(&reply, 200, &json!({ "status": true }));
+    let reply = request_reset(&app, "12345").await;
+    assert_status_true(&reply);
     assert!(app.outbox.sms.lock().unwrap().is_empty());
 }
 
@@ -1045,42 +759,32 @@ async fn reset_request_for_a_malformed_number_still_answers_status_true() {
 /// the position of the two sends relative to minute boundaries.
 #[tokio::test]
 async fn number_cooldown_holds_across_minute_boundaries() {
-    use kernia::clock::Clock;
     let app = App::with(|b| b.rate_limit(true));
-    let now_ms = app.clock.now().unix_timestamp_nanos() / 1_000_000;
-    let to_late_in_minute = u64::try_from((59_500 - now_ms.rem_euclid(60_000)).rem_euclid(60_000)).unwrap();
-    app.clock.advance(Duration::from_millis(to_late_in_minute));
-    let body = json!({ "phoneNumber": "+15550090004" });
-    let first = post_from(&app, "/phone-number/send-otp", body.clone(), "10.5.0.1").await;
+    app.advance_to_ms_of_minute(59_500);
+    let first = send_otp_from(&app, "+15550090004", "10.5.0.1").await;
     assert_eq!(first.status, 200, "{}", first.body);
     app.clock.advance(Duration::from_secs(1));
-    let second = post_from(&app, "/phone-number/send-otp", body, "10.5.0.2").await;
+    let second = send_otp_from(&app, "+15550090004", "10.5.0.2").await;
     println!(
         "phone cooldown: second send 1 s after the first (across a minute boundary) -> {} {}; SMS sent: {}",
         second.status,
         second.body,
         app.outbox.sms_count("+15550090004")
     );
-    assert_body(&second, 429, &json!({ "message": TOO_MANY }));
+    assert_too_many_requests(&second);
     assert_eq!(app.outbox.sms_count("+15550090004"), 1);
 }
 
 #[tokio::test]
 async fn strict_validation_refuses_premium_rate_numbers() {
-    let app = strict_app(|p| p);
-    let reply = send_otp(&app, "+19002345678").await;
-    assert_error(&reply, 400, "INVALID_PHONE_NUMBER", "Invalid phone number");
-    assert!(app.outbox.sms.lock().unwrap().is_empty());
+    assert_strict_validation_refuses("+19002345678").await;
 }
 
 /// guide/security.md K13 and §3a (SMS pumping): premium-rate, shared-cost
 /// **and toll-free** numbers are blocked.
 #[tokio::test]
 async fn strict_validation_refuses_toll_free_numbers() {
-    let app = strict_app(|p| p);
-    let reply = send_otp(&app, "+18002345678").await;
-    assert_error(&reply, 400, "INVALID_PHONE_NUMBER", "Invalid phone number");
-    assert!(app.outbox.sms.lock().unwrap().is_empty());
+    assert_strict_validation_refuses("+18002345678").await;
 }
 
 #[tokio::test]
@@ -1088,11 +792,9 @@ async fn reset_for_a_number_that_left_its_account_is_unexpected_error() {
     let app = App::new();
     let (cookie, _, _) = email_user(&app, "leaver@example.com").await;
     let code = code_for(&app, "+15550090005", "+15550090005").await;
-    let body = json!({ "phoneNumber": "+15550090005", "code": code, "updatePhoneNumber": true });
-    assert_eq!(app.post("/phone-number/verify", body, &cookie).await.status, 200);
-    let reply =
-        app.post("/phone-number/request-password-reset", json!({ "phoneNumber": "+15550090005" }), "").await;
-    assert_body(&reply, 200, &json!({ "status": true }));
+    assert_eq!(verify_update(&app, "+15550090005", &code, &cookie).await.status, 200);
+    let reply = request_reset(&app, "+15550090005").await;
+    assert_status_true(&reply);
     let reset = app.outbox.sms_code("+15550090005").unwrap();
     // §5: clearing the number also clears phoneNumberVerified
     let reply = app.post("/update-user", json!({ "phoneNumber": null }), &cookie).await;
@@ -1100,32 +802,15 @@ async fn reset_for_a_number_that_left_its_account_is_unexpected_error() {
     let user = session_user(&app, &cookie).await;
     assert_eq!(user["phoneNumber"], Value::Null);
     assert_eq!(user["phoneNumberVerified"], false);
-    let reply = app
-        .post(
-            "/phone-number/reset-password",
-            json!({ "phoneNumber": "+15550090005", "otp": reset, "newPassword": "new-password1" }),
-            "",
-        )
-        .await;
+    let reply = reset_with(&app, "+15550090005", &reset, "new-password1").await;
     assert_error(&reply, 400, "UNEXPECTED_ERROR", "Unexpected error");
 }
 
 #[tokio::test]
 async fn phone_endpoints_have_no_form_csrf_check() {
     let app = App::new();
-    let cross = |path: &str, body: Value| {
-        let mut request = post(path, &body, "");
-        request.headers_mut().insert("sec-fetch-site", "cross-site".parse().unwrap());
-        request.headers_mut().insert("sec-fetch-mode", "navigate".parse().unwrap());
-        request
-    };
-    let reply = app.send(cross("/phone-number/send-otp", json!({ "phoneNumber": "+15550090006" }))).await;
-    assert_body(&reply, 200, &json!({ "message": "code sent" }));
-    let reply = app
-        .send(cross(
-            "/sign-in/phone-number",
-            json!({ "phoneNumber": "+15550090006", "password": "password123" }),
-        ))
-        .await;
-    assert_bad_credentials(&reply);
+    let body = json!({ "phoneNumber": "+15550090006" });
+    assert_code_sent(&app.send(cross_site_navigation("/phone-number/send-otp", &body)).await);
+    let body = json!({ "phoneNumber": "+15550090006", "password": "password123" });
+    assert_bad_credentials(&app.send(cross_site_navigation("/sign-in/phone-number", &body)).await);
 }

@@ -6,84 +6,24 @@ mod common;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use kernia::SessionHandle;
 use kernia::extract::CurrentSession;
-use kernia::{ClientAddr, KerniaLayer, SessionHandle};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 
-use common::ORIGIN;
-
-/// Every test is bounded: a hung server or client fails instead of blocking.
-const LIMIT: Duration = Duration::from_secs(60);
-
-async fn bounded<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(LIMIT, future).await.expect("test timed out")
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-
-    /// `name=value` pairs of the cookies set (not cleared), for a `Cookie` header.
-    fn cookie_header(&self) -> String {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap())
-            .filter(|c| !c.contains("Max-Age=0"))
-            .map(|c| c.split(';').next().unwrap().to_owned())
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-async fn into_reply<B>(response: Response<B>) -> Reply
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let (parts, body) = response.into_parts();
-    let bytes = body.collect().await.unwrap().to_bytes();
-    Reply { status: parts.status, headers: parts.headers, body: String::from_utf8_lossy(&bytes).into_owned() }
-}
-
-fn request(method: Method, uri: &str, cookie: &str, body: Option<Value>) -> Request<Full<Bytes>> {
-    let mut builder = Request::builder().method(method).uri(uri);
-    if !cookie.is_empty() {
-        builder = builder.header(header::COOKIE, cookie);
-    }
-    let body = match body {
-        Some(json) => {
-            builder = builder.header(header::CONTENT_TYPE, "application/json").header(header::ORIGIN, ORIGIN);
-            Full::new(Bytes::from(json.to_string()))
-        }
-        None => Full::new(Bytes::new()),
-    };
-    builder.body(body).unwrap()
-}
+use common::Reply;
+use common::net::{bounded, fetch, http_client, into_reply, request, serve_hello, serving_health_client};
 
 fn sign_up_body(email: &str) -> Value {
     json!({ "name": "Stack", "email": email, "password": "password123" })
@@ -159,49 +99,12 @@ async fn layer_stacks_under_axum_router_layer() {
 
 // ---------------------------------------------------------------- hyper
 
-/// Serves `layer` over a `service_fn` answering "hello" with hyper 1 on a
-/// loopback socket; each request gets `ClientAddr(peer)`.
-async fn serve_hyper(layer: KerniaLayer) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, peer)) = listener.accept().await else { return };
-            let service = ServiceBuilder::new()
-                .map_request(move |mut request: Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ClientAddr(peer));
-                    request
-                })
-                .layer(layer.clone())
-                .service(tower::service_fn(|_request: Request<hyper::body::Incoming>| async {
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
-                }));
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                    .await;
-            });
-        }
-    });
-    (addr, task)
-}
-
-fn http_client(local: Option<IpAddr>) -> Client<HttpConnector, Full<Bytes>> {
-    let mut connector = HttpConnector::new();
-    connector.set_local_address(local);
-    Client::builder(TokioExecutor::new()).build(connector)
-}
-
-async fn fetch(client: &Client<HttpConnector, Full<Bytes>>, request: Request<Full<Bytes>>) -> Reply {
-    into_reply(client.request(request).await.unwrap()).await
-}
-
 #[tokio::test]
 async fn layer_wraps_a_bare_hyper_service_over_a_socket() {
     bounded(async {
         // Rate limits on: sign-in is 3 requests per 10 s per client IP.
         let layer = common::builder().rate_limit(true).build().unwrap();
-        let (addr, server) = serve_hyper(layer).await;
+        let (addr, server) = serve_hello(layer).await;
         let base = format!("http://{addr}");
         let client = http_client(Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
 
@@ -295,7 +198,6 @@ where
 async fn tonic_grpc_traffic_passes_through_the_layer() {
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::health_client::HealthClient;
 
     bounded(async {
         let kernia = common::builder().build().unwrap();
@@ -315,16 +217,7 @@ async fn tonic_grpc_traffic_passes_through_the_layer() {
         );
 
         // gRPC over HTTP/2 passes through Kernia to the health service.
-        // tonic-health 0.14's generated client has no `HealthClient::connect`;
-        // connect a `Channel` and wrap it.
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut grpc = HealthClient::new(channel);
-        let status = grpc.check(HealthCheckRequest { service: String::new() }).await.unwrap();
-        assert_eq!(status.get_ref().status, ServingStatus::Serving as i32);
+        let mut grpc = serving_health_client(addr).await;
 
         // The auth endpoints answer plain HTTP/1.1 on the same server.
         let base = format!("http://{addr}");

@@ -14,9 +14,10 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use kernia::store::{PostgresStore, Store, StoreErrorKind, UniqueField};
+use kernia::store::{PostgresStore, Store, StoreError, StoreErrorKind, UniqueField};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use time::Duration;
+use store_suite::sql::{self, SqlStore};
+use time::OffsetDateTime;
 use time::macros::datetime;
 
 fn database_url() -> String {
@@ -77,6 +78,16 @@ impl Schemas {
     }
 }
 
+impl SqlStore for PostgresStore {
+    async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        PostgresStore::delete_expired(self, now).await
+    }
+
+    async fn execute(&self, sql: &'static str) {
+        sqlx::raw_sql(sql).execute(self.pool()).await.unwrap();
+    }
+}
+
 /// Runs `test` with fresh schemas, drops them afterwards, then reports the outcome.
 async fn isolated<F, Fut>(test: F)
 where
@@ -119,20 +130,7 @@ async fn parallel_sign_ups_and_takes_on_threads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_restores_insert_once() {
     isolated(|schemas| async move {
-        let store = Arc::new(schemas.store().await);
-        let t = store_suite::now();
-        let tasks: Vec<_> = (0..20)
-            .map(|i| {
-                let store = store.clone();
-                let value = store_suite::verification("otp:restore", &format!("{i}:0"), t);
-                tokio::spawn(async move { store.restore_verification(value).await.unwrap() })
-            })
-            .collect();
-        let mut inserted = 0;
-        for task in tasks {
-            inserted += usize::from(task.await.unwrap());
-        }
-        assert_eq!(inserted, 1, "exactly one of 20 concurrent restores inserts");
+        store_suite::parallel_restores_insert_once(Arc::new(schemas.store().await)).await;
     })
     .await;
 }
@@ -254,41 +252,14 @@ async fn null_phone_verification_reads_as_false() {
 
 #[tokio::test]
 async fn sweep_removes_only_expired_rows() {
-    isolated(|schemas| async move {
-        let store = schemas.store().await;
-        let ada = store.create_user(store_suite::user("sweep@example.com", None), None).await.unwrap();
-        let live = store_suite::session(&ada.id, Duration::days(1));
-        store.create_session(live.clone()).await.unwrap();
-        store.create_session(store_suite::session(&ada.id, Duration::seconds(-10))).await.unwrap();
-        let t = store_suite::now();
-        let mut stale = store_suite::verification("otp:stale", "x:0", t - Duration::minutes(10));
-        stale.expires_at = t - Duration::minutes(5);
-        store.create_verification(stale).await.unwrap();
-        store.create_verification(store_suite::verification("otp:fresh", "y:0", t)).await.unwrap();
-
-        assert_eq!(store.delete_expired(t).await.unwrap(), 2);
-        assert_eq!(store.delete_expired(t).await.unwrap(), 0);
-        store.create_session(store_suite::session(&ada.id, Duration::seconds(-10))).await.unwrap();
-        Store::sweep_expired(&store, t).await.unwrap();
-        assert_eq!(store.delete_expired(t).await.unwrap(), 0, "the trait method sweeps too");
-        assert!(store.find_session(&live.token, t).await.unwrap().is_some());
-        assert!(store.find_verification("otp:stale").await.unwrap().is_none());
-        assert!(store.find_verification("otp:fresh").await.unwrap().is_some());
-    })
-    .await;
+    isolated(|schemas| async move { sql::sweep_removes_only_expired_rows(schemas.store().await).await })
+        .await;
 }
 
 #[tokio::test]
 async fn database_failures_are_errors_not_panics() {
     isolated(|schemas| async move {
-        let store = schemas.store().await;
-        let orphan = store_suite::session("no-such-user", Duration::days(1));
-        let error = store.create_session(orphan).await.unwrap_err();
-        assert_eq!(error.kind(), StoreErrorKind::Backend);
-
-        sqlx::raw_sql(r#"DROP TABLE "verification""#).execute(store.pool()).await.unwrap();
-        let error = store.take_verification("otp:x").await.unwrap_err();
-        assert_eq!(error.kind(), StoreErrorKind::Backend);
+        sql::database_failures_are_errors_not_panics(schemas.store().await).await;
     })
     .await;
 }

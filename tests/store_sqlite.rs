@@ -7,9 +7,10 @@ mod store_suite;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kernia::store::{SqliteStore, Store, StoreErrorKind, UniqueField};
+use kernia::store::{SqliteStore, Store, StoreError, StoreErrorKind, UniqueField};
 use sqlx::Row;
-use time::Duration;
+use store_suite::sql::{self, SqlStore};
+use time::OffsetDateTime;
 use time::macros::datetime;
 
 /// A database file under the temp directory, removed (with its WAL files) on drop.
@@ -43,6 +44,16 @@ impl Drop for TempDb {
             path.push(suffix);
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+impl SqlStore for SqliteStore {
+    async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        SqliteStore::delete_expired(self, now).await
+    }
+
+    async fn execute(&self, sql: &'static str) {
+        sqlx::raw_sql(sql).execute(self.pool()).await.unwrap();
     }
 }
 
@@ -204,55 +215,19 @@ async fn a_better_auth_database_with_the_phone_plugin_is_left_alone() {
 #[tokio::test]
 async fn sweep_removes_only_expired_rows() {
     let (store, _db) = fresh_store().await;
-    let ada = store.create_user(store_suite::user("sweep@example.com", None), None).await.unwrap();
-    let live = store_suite::session(&ada.id, Duration::days(1));
-    store.create_session(live.clone()).await.unwrap();
-    store.create_session(store_suite::session(&ada.id, Duration::seconds(-10))).await.unwrap();
-    let t = store_suite::now();
-    let mut stale = store_suite::verification("otp:stale", "x:0", t - Duration::minutes(10));
-    stale.expires_at = t - Duration::minutes(5);
-    store.create_verification(stale).await.unwrap();
-    store.create_verification(store_suite::verification("otp:fresh", "y:0", t)).await.unwrap();
-
-    assert_eq!(store.delete_expired(t).await.unwrap(), 2);
-    assert_eq!(store.delete_expired(t).await.unwrap(), 0);
-    store.create_session(store_suite::session(&ada.id, Duration::seconds(-10))).await.unwrap();
-    Store::sweep_expired(&store, t).await.unwrap();
-    assert_eq!(store.delete_expired(t).await.unwrap(), 0, "the trait method sweeps too");
-    assert!(store.find_session(&live.token, t).await.unwrap().is_some());
-    assert!(store.find_verification("otp:stale").await.unwrap().is_none());
-    assert!(store.find_verification("otp:fresh").await.unwrap().is_some());
+    sql::sweep_removes_only_expired_rows(store).await;
 }
 
 #[tokio::test]
 async fn database_failures_are_errors_not_panics() {
     let (store, _db) = fresh_store().await;
-    let orphan = store_suite::session("no-such-user", Duration::days(1));
-    let error = store.create_session(orphan).await.unwrap_err();
-    assert_eq!(error.kind(), StoreErrorKind::Backend, "foreign keys are on");
-
-    sqlx::raw_sql(r#"DROP TABLE "verification""#).execute(store.pool()).await.unwrap();
-    let error = store.take_verification("otp:x").await.unwrap_err();
-    assert_eq!(error.kind(), StoreErrorKind::Backend);
+    sql::database_failures_are_errors_not_panics(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_restores_insert_once() {
     let (store, _db) = fresh_store().await;
-    let store = Arc::new(store);
-    let t = store_suite::now();
-    let tasks: Vec<_> = (0..20)
-        .map(|i| {
-            let store = store.clone();
-            let value = store_suite::verification("otp:restore", &format!("{i}:0"), t);
-            tokio::spawn(async move { store.restore_verification(value).await.unwrap() })
-        })
-        .collect();
-    let mut inserted = 0;
-    for task in tasks {
-        inserted += usize::from(task.await.unwrap());
-    }
-    assert_eq!(inserted, 1, "exactly one of 20 concurrent restores inserts");
+    store_suite::parallel_restores_insert_once(Arc::new(store)).await;
 }
 
 #[tokio::test]

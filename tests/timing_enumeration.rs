@@ -7,24 +7,22 @@
 //! the same store work wherever they differ from the right one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Method, Request, header};
-use http_body_util::{BodyExt, Full};
+use common::builder;
+use common::probe::{Op, Probe, Probed};
+use http_body_util::BodyExt;
+use kernia::KerniaLayer;
 use kernia::delivery::{DeliveryError, DeliveryMode, OtpPurpose};
 use kernia::email_otp::EmailOtp;
 use kernia::phone_number::{PhoneNumber, PhoneValidation};
-use kernia::store::{
-    Credential, MemoryStore, Session, SessionWithUser, Store, StoreResult, User, UserPatch, Verification,
-};
-use kernia::{KerniaBuilder, KerniaLayer};
+use kernia::store::{MemoryStore, Store, StoreResult};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use tower::{Layer, ServiceExt};
 
-const ORIGIN: &str = "http://localhost:3000";
 const SENDER_DELAY: Duration = Duration::from_millis(50);
 /// Far below the sender's delay: the request did not wait for delivery.
 const MAX_MEDIAN_GAP: Duration = Duration::from_millis(10);
@@ -32,13 +30,6 @@ const SAMPLES: usize = 250;
 
 /// Every code the senders were handed, newest last.
 type Sent = Arc<Mutex<Vec<String>>>;
-
-fn builder() -> KerniaBuilder {
-    KerniaLayer::builder()
-        .secret("kernia-test-secret-0123456789abcdef0123456789")
-        .base_url(ORIGIN)
-        .rate_limit(false)
-}
 
 async fn slow_delivery() -> Result<(), DeliveryError> {
     tokio::time::sleep(SENDER_DELAY).await;
@@ -63,23 +54,10 @@ fn slow_plugins(sent: &Sent, mode: DeliveryMode) -> (EmailOtp, PhoneNumber) {
     (email, phone)
 }
 
-fn request(path: &str, body: &Value) -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(Method::POST)
-        .uri(format!("/api/auth{path}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ORIGIN, ORIGIN)
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
-}
-
 /// One request through a fresh service: status, body and the time it took.
 async fn post(layer: &KerniaLayer, path: &str, body: &Value) -> (u16, String, Duration) {
-    let inner = tower::service_fn(|_: Request<Full<Bytes>>| async {
-        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
-    });
-    let service = layer.layer(inner);
-    let request = request(path, body);
+    let service = layer.layer(tower::service_fn(common::inner));
+    let request = common::post(path, body, "");
     let start = Instant::now();
     let response = service.oneshot(request).await.unwrap();
     let status = response.status().as_u16();
@@ -232,108 +210,21 @@ async fn password_sign_in_costs_the_same_for_unknown_emails() {
 // ---- K10 over the public API: a wrong code costs the same work wherever it differs
 
 /// A memory store that records the name of every operation.
+type Recording = Probed<MemoryStore, Log>;
+
 #[derive(Clone, Default)]
-struct Recording {
-    inner: MemoryStore,
-    ops: Arc<Mutex<Vec<&'static str>>>,
-}
+struct Log(Arc<Mutex<Vec<&'static str>>>);
 
-impl Recording {
-    fn log(&self, op: &'static str) {
-        self.ops.lock().unwrap().push(op);
-    }
-
+impl Log {
     fn drain(&self) -> Vec<&'static str> {
-        std::mem::take(&mut *self.ops.lock().unwrap())
+        std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
 
-impl Store for Recording {
-    async fn create_user(&self, user: User, password_hash: Option<String>) -> StoreResult<User> {
-        self.log("create_user");
-        self.inner.create_user(user, password_hash).await
-    }
-    async fn find_user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        self.log("find_user_by_id");
-        self.inner.find_user_by_id(id).await
-    }
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        self.log("find_user_by_email");
-        self.inner.find_user_by_email(email).await
-    }
-    async fn find_user_by_phone(&self, phone: &str) -> StoreResult<Option<User>> {
-        self.log("find_user_by_phone");
-        self.inner.find_user_by_phone(phone).await
-    }
-    async fn update_user(
-        &self,
-        id: &str,
-        patch: UserPatch,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<User>> {
-        self.log("update_user");
-        self.inner.update_user(id, patch, now).await
-    }
-    async fn find_credential(&self, user_id: &str) -> StoreResult<Option<Credential>> {
-        self.log("find_credential");
-        self.inner.find_credential(user_id).await
-    }
-    async fn set_password(&self, user_id: &str, hash: String, now: OffsetDateTime) -> StoreResult<()> {
-        self.log("set_password");
-        self.inner.set_password(user_id, hash, now).await
-    }
-    async fn delete_accounts(&self, user_id: &str) -> StoreResult<()> {
-        self.log("delete_accounts");
-        self.inner.delete_accounts(user_id).await
-    }
-    async fn create_session(&self, session: Session) -> StoreResult<()> {
-        self.log("create_session");
-        self.inner.create_session(session).await
-    }
-    async fn find_session(&self, token: &str, now: OffsetDateTime) -> StoreResult<Option<SessionWithUser>> {
-        self.log("find_session");
-        self.inner.find_session(token, now).await
-    }
-    async fn refresh_session(
-        &self,
-        token: &str,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<Session>> {
-        self.log("refresh_session");
-        self.inner.refresh_session(token, expires_at, now).await
-    }
-    async fn delete_session(&self, token: &str) -> StoreResult<()> {
-        self.log("delete_session");
-        self.inner.delete_session(token).await
-    }
-    async fn list_sessions(&self, user_id: &str, now: OffsetDateTime) -> StoreResult<Vec<Session>> {
-        self.log("list_sessions");
-        self.inner.list_sessions(user_id, now).await
-    }
-    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<()> {
-        self.log("delete_user_sessions");
-        self.inner.delete_user_sessions(user_id, keep).await
-    }
-    async fn create_verification(&self, verification: Verification) -> StoreResult<()> {
-        self.log("create_verification");
-        self.inner.create_verification(verification).await
-    }
-    async fn find_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        self.log("find_verification");
-        self.inner.find_verification(identifier).await
-    }
-    async fn take_verification(&self, identifier: &str) -> StoreResult<Option<Verification>> {
-        self.log("take_verification");
-        self.inner.take_verification(identifier).await
-    }
-    async fn restore_verification(&self, verification: Verification) -> StoreResult<bool> {
-        self.log("restore_verification");
-        self.inner.restore_verification(verification).await
-    }
-    async fn delete_verifications(&self, identifier: &str) -> StoreResult<()> {
-        self.log("delete_verifications");
-        self.inner.delete_verifications(identifier).await
+impl Probe for Log {
+    async fn before<'a>(&'a self, op: Op<'a>) -> StoreResult<()> {
+        self.0.lock().unwrap().push(op.name);
+        Ok(())
     }
 }
 
@@ -347,27 +238,21 @@ fn wrong_at(code: &str, position: usize) -> String {
 #[tokio::test]
 async fn wrong_codes_cost_the_same_store_work_wherever_they_differ() {
     let store = Recording::default();
-    let sent = Sent::default();
-    let recorded = sent.clone();
-    let plugin = EmailOtp::new(move |_to: String, otp: String, _purpose: OtpPurpose| {
-        recorded.lock().unwrap().push(otp);
-        async { Ok(()) }
-    })
-    .delivery(DeliveryMode::Await(Duration::from_secs(5)))
-    .allowed_attempts(3);
+    let outbox = common::Outbox::default();
+    let plugin = outbox.email_otp().allowed_attempts(3);
     let layer = builder().store(store.clone()).sweep_interval(None).email_otp(plugin).build().unwrap();
     let email = "work@example.com";
     let send = json!({ "email": email, "type": "sign-in" });
     assert_eq!(post(&layer, "/email-otp/send-verification-otp", &send).await.0, 200);
-    let code = sent.lock().unwrap()[0].clone();
-    store.drain();
+    let code = outbox.email_code(email).unwrap();
+    store.probe.drain();
 
     let mut traces = Vec::new();
     for position in [0, 5] {
         let guess = json!({ "email": email, "otp": wrong_at(&code, position) });
         let (status, body, _) = post(&layer, "/sign-in/email-otp", &guess).await;
         assert_eq!(status, 400, "{body}");
-        traces.push(store.drain());
+        traces.push(store.probe.drain());
     }
     eprintln!(
         "K10 store work of a wrong code, first digit wrong: {:?}; last digit wrong: {:?}",

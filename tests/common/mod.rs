@@ -2,9 +2,13 @@
 //! with `ServiceExt::oneshot`, a cookie jar, and capturing senders.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod counting;
+pub mod net;
+pub mod otp;
 pub mod probe;
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,12 +19,25 @@ use kernia::clock::ManualClock;
 use kernia::delivery::{DeliveryMode, OtpPurpose};
 use kernia::email_otp::EmailOtp;
 use kernia::phone_number::{PhoneNumber, PhoneValidation};
-use kernia::{KerniaBuilder, KerniaLayer, SessionHandle};
+use kernia::{ClientAddr, KerniaBuilder, KerniaLayer, SessionHandle};
 use serde_json::Value;
 use tower::{Layer, Service, ServiceExt};
 
 pub const SECRET: &str = "kernia-test-secret-0123456789abcdef0123456789";
 pub const ORIGIN: &str = "http://localhost:3000";
+
+/// The keys of a serialized user (data-model.md §2, D8).
+pub const USER_KEYS: [&str; 9] = [
+    "id",
+    "name",
+    "email",
+    "emailVerified",
+    "image",
+    "createdAt",
+    "updatedAt",
+    "phoneNumber",
+    "phoneNumberVerified",
+];
 
 /// A builder with the test secret and base URL, rate limits off (tests that
 /// need them turn them on).
@@ -158,6 +175,13 @@ impl App {
         self.clock.now()
     }
 
+    /// Moves the clock forward to the next instant `ms` milliseconds into a UTC minute.
+    pub fn advance_to_ms_of_minute(&self, ms: i128) {
+        let now_ms = self.clock_now().unix_timestamp_nanos() / 1_000_000;
+        let wait = u64::try_from((ms - now_ms.rem_euclid(60_000)).rem_euclid(60_000)).unwrap();
+        self.clock.advance(Duration::from_millis(wait));
+    }
+
     /// Sends one request through a fresh service (`oneshot`).
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Reply {
         let service = self.layer.layer(tower::service_fn(inner));
@@ -181,17 +205,43 @@ impl App {
         self.send(get(path, cookie)).await
     }
 
+    /// `POST /api/auth{path}` with a JSON body from TCP peer `ip` (for rate-limit tests).
+    pub async fn post_from(&self, path: &str, body: Value, ip: &str) -> Reply {
+        self.send(from_ip(post(path, &body, ""), ip)).await
+    }
+
+    /// Signs up `email` with `password`; returns the whole reply (asserted 200).
+    pub async fn sign_up_reply(&self, email: &str, password: &str) -> Reply {
+        let body = serde_json::json!({ "name": "Test", "email": email, "password": password });
+        let reply = self.post("/sign-up/email", body, "").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply
+    }
+
     /// Signs up `email` with `password`; returns the session cookie header.
     pub async fn sign_up(&self, email: &str, password: &str) -> String {
-        let reply = self
-            .post(
-                "/sign-up/email",
-                serde_json::json!({ "name": "Test", "email": email, "password": password }),
-                "",
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        reply.cookie_header()
+        self.sign_up_reply(email, password).await.cookie_header()
+    }
+
+    /// Sends `requests` at once: one task each, released together by a
+    /// barrier. The replies come back in the order of `requests`.
+    pub async fn send_at_once(&self, requests: Vec<Request<Full<Bytes>>>) -> Vec<Reply> {
+        let barrier = Arc::new(tokio::sync::Barrier::new(requests.len()));
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|request| {
+                let (app, barrier) = (self.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    app.send(request).await
+                })
+            })
+            .collect();
+        let mut replies = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            replies.push(task.await.unwrap());
+        }
+        replies
     }
 }
 
@@ -205,6 +255,33 @@ pub fn post(path: &str, body: &Value, cookie: &str) -> Request<Full<Bytes>> {
         builder = builder.header(header::COOKIE, cookie);
     }
     builder.body(Full::new(Bytes::from(body.to_string()))).unwrap()
+}
+
+/// Marks `request` as coming from TCP peer `ip`.
+pub fn from_ip(mut request: Request<Full<Bytes>>, ip: &str) -> Request<Full<Bytes>> {
+    let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+    request.extensions_mut().insert(ClientAddr(addr));
+    request
+}
+
+/// [`post`] as a cross-site navigation (a form posted from another site).
+pub fn cross_site_navigation(path: &str, body: &Value) -> Request<Full<Bytes>> {
+    let mut request = post(path, body, "");
+    request.headers_mut().insert("sec-fetch-site", http::HeaderValue::from_static("cross-site"));
+    request.headers_mut().insert("sec-fetch-mode", http::HeaderValue::from_static("navigate"));
+    request
+}
+
+/// The JSON type name of `value` as validation messages spell it.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 pub fn get(path: &str, cookie: &str) -> Request<Full<Bytes>> {

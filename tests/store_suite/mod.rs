@@ -11,6 +11,7 @@ use serde_json::json;
 
 #[path = "../common/mod.rs"]
 pub mod common;
+pub mod sql;
 use time::{Duration, OffsetDateTime};
 
 /// The current time at millisecond precision, as Kernia stores it.
@@ -261,4 +262,20 @@ pub async fn parallel_takes_hand_out_one_value<S: Store>(store: Arc<S>) {
         taken += usize::from(task.await.unwrap().is_some());
     }
     assert_eq!(taken, 1, "exactly one of 50 concurrent takes gets the value");
+}
+
+pub async fn parallel_restores_insert_once<S: Store>(store: Arc<S>) {
+    let t = now();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let value = verification("otp:restore", &format!("{i}:0"), t);
+            tokio::spawn(async move { store.restore_verification(value).await.unwrap() })
+        })
+        .collect();
+    let mut inserted = 0;
+    for task in tasks {
+        inserted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(inserted, 1, "exactly one of 20 concurrent restores inserts");
 }

@@ -6,7 +6,9 @@
 //! and `set_password` are transactions, and `take_verification` is one
 //! `DELETE … RETURNING` statement, so several app instances can share one
 //! database. This module holds what both dialects share: column lists, error
-//! mapping and value normalisation.
+//! mapping and value normalisation here, row decoding in `records`, and the
+//! whole [`Store`](super::Store) implementation in `sql_store!`, on top of
+//! what each [`Dialect`](dialect::Dialect) does its own way.
 
 use time::{Duration, OffsetDateTime};
 
@@ -39,6 +41,11 @@ macro_rules! session_with_user_columns {
         r#"s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt", s."ipAddress", s."userAgent", u."id", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt", u."phoneNumber", u."phoneNumberVerified""#
     };
 }
+
+#[macro_use]
+mod store_impl;
+mod dialect;
+mod records;
 
 // After the macros, so both dialects see them.
 #[cfg(feature = "postgres")]
