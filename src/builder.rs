@@ -307,7 +307,8 @@ impl KerniaBuilder {
         self
     }
 
-    /// Password hashes computed at once (default: the number of cores). Each takes 32 MiB.
+    /// Password hashes computed at once (default: the number of cores), each on a
+    /// dedicated thread at the lowest CPU priority. Each takes 32 MiB.
     pub fn password_hash_concurrency(mut self, concurrency: usize) -> Self {
         self.password_hash_concurrency = concurrency;
         self

@@ -1,11 +1,15 @@
-//! Every cryptographic primitive Kernia uses: OS randomness, HMAC-SHA256
-//! signatures and constant-time comparison. Nothing else touches them.
+//! Every cryptographic primitive Kernia uses: randomness (a CSPRNG seeded
+//! by the OS), HMAC-SHA256 signatures and constant-time comparison. Nothing else touches them.
+
+use std::cell::RefCell;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::Aead;
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, KeyInit, Mac};
+use rand::rngs::{StdRng, SysRng};
+use rand::{Rng as _, SeedableRng as _};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -14,19 +18,48 @@ use crate::error::{ApiError, ErrorCode};
 const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const DIGITS: &[u8] = b"0123456789";
 
-/// A string of `len` characters drawn uniformly from `alphabet` with the OS
-/// CSPRNG: bytes at or above the largest multiple of the alphabet size are
-/// rejected, so there is no modulo bias.
+/// Output of one generator between two OS seeds.
+const RESEED_AFTER_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    /// ChaCha12 (`StdRng`, the core of `rand`'s `ThreadRng`) seeded from the
+    /// OS, with the bytes it has given since. `ThreadRng` itself panics when a
+    /// reseed fails; this one answers the request with a 500 instead.
+    static RNG: RefCell<Option<(StdRng, usize)>> = const { RefCell::new(None) };
+}
+
+/// Fills `buf` from the CSPRNG: one `getrandom` system call per 64 KiB of
+/// output rather than one per code or id.
+fn fill_random(buf: &mut [u8]) -> Result<(), ApiError> {
+    RNG.with_borrow_mut(|slot| {
+        if slot.as_ref().is_some_and(|(_, given)| *given >= RESEED_AFTER_BYTES) {
+            *slot = None;
+        }
+        let (rng, given) = match slot {
+            Some(seeded) => seeded,
+            None => slot.insert((StdRng::try_from_rng(&mut SysRng).map_err(os_random_failed)?, 0)),
+        };
+        rng.fill_bytes(buf);
+        *given += buf.len();
+        Ok(())
+    })
+}
+
+fn os_random_failed(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(target: "kernia", %error, "OS random generator failed");
+    ApiError::new(ErrorCode::InternalServerError)
+}
+
+/// A string of `len` characters drawn uniformly from `alphabet`: bytes at
+/// or above the largest multiple of the alphabet size are rejected, so there
+/// is no modulo bias.
 fn random_string(len: usize, alphabet: &[u8]) -> Result<String, ApiError> {
     let k = alphabet.len();
     let limit = 256 - 256 % k;
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
-        getrandom::fill(&mut buf).map_err(|e| {
-            tracing::error!(target: "kernia", error = %e, "OS random generator failed");
-            ApiError::new(ErrorCode::InternalServerError)
-        })?;
+        fill_random(&mut buf)?;
         for &byte in buf.iter().filter(|&&b| usize::from(b) < limit) {
             if out.len() == len {
                 break;
@@ -121,7 +154,7 @@ impl Sealer {
 
     pub(crate) fn seal(&self, plaintext: &str) -> Result<String, ApiError> {
         let mut nonce = [0u8; 24];
-        getrandom::fill(&mut nonce).map_err(|_| ApiError::new(ErrorCode::InternalServerError))?;
+        fill_random(&mut nonce)?;
         let sealed = self
             .cipher
             .encrypt(&XNonce::from(nonce), plaintext.as_bytes())

@@ -119,6 +119,7 @@ mod error;
 pub mod extract;
 mod future;
 pub mod guide;
+mod hash_threads;
 pub mod hooks;
 mod layer;
 mod lockout;

@@ -1,15 +1,15 @@
 //! Better Auth's password hash: scrypt (N=16384, r=16, p=1, 64 bytes) over the
 //! NFKC-normalised password, salted with 32 hex characters, stored as
-//! `salthex:keyhex`. Hashing runs on the blocking pool, a bounded number at a
-//! time, because each hash takes 32 MiB and ~50 ms of a core.
+//! `salthex:keyhex`. Hashing runs on a few dedicated low-priority threads
+//! (`hash_threads`), because each hash takes 32 MiB and ~50 ms of a core.
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::crypto;
 use crate::error::{ApiError, ErrorCode};
+use crate::hash_threads::HashThreads;
 
 const KEY_LEN: usize = 64;
 
@@ -19,13 +19,13 @@ const DUMMY_HASH: &str = "00112233445566778899aabbccddeeff:73122e887cfc14f91396c
 
 #[derive(Debug, Clone)]
 pub(crate) struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    threads: Arc<HashThreads>,
 }
 
 impl PasswordHasher {
     /// At most `concurrency` hashes in flight (each holds 32 MiB).
     pub(crate) fn new(concurrency: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+        Self { threads: Arc::new(HashThreads::new(concurrency)) }
     }
 
     /// A new `salt:key` hash of `password`.
@@ -49,11 +49,7 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit =
-            self.permits.acquire().await.map_err(|e| ApiError::internal("password hasher closed", &e))?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|e| ApiError::internal("password hashing task failed", &e))?
+        self.threads.run(job).await.map_err(|e| ApiError::internal("password hashing", &e))?
     }
 }
 

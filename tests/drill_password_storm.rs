@@ -23,7 +23,7 @@ const SIGN_INS: usize = 1000;
 const MIB: u64 = 1024 * 1024;
 /// What one scrypt hash (N=16384, r=16) holds.
 const PER_HASH: u64 = 32 * MIB;
-/// Connections, buffers, requests waiting for a permit, allocator slack.
+/// Connections, buffers, requests waiting for a hashing thread, allocator slack.
 const SLACK: u64 = 64 * MIB;
 
 /// `VmRSS` or `VmHWM` (peak RSS) of this process, in bytes.
@@ -75,7 +75,7 @@ async fn probe(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Vec<(StatusCode, Dur
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_sign_ins_keep_rss_bounded_and_pass_through_responsive() {
-    let permits = std::thread::available_parallelism().map_or(2, usize::from) as u64;
+    let threads = std::thread::available_parallelism().map_or(2, usize::from) as u64;
     let layer = common::builder().request_timeout(None).build().unwrap();
     let (addr, _) = serve_hello(layer).await;
     let sign_up = json!({ "name": "Storm", "email": "storm@example.com", "password": "password123" });
@@ -123,14 +123,14 @@ async fn a_thousand_concurrent_sign_ins_keep_rss_bounded_and_pass_through_respon
     let peak = status_bytes("VmHWM:");
 
     let growth = peak.saturating_sub(baseline);
-    let bound = permits * PER_HASH + SLACK;
+    let bound = threads * PER_HASH + SLACK;
     eprintln!(
-        "K22 {SIGN_INS} concurrent sign-ins: {ok} answered 200 in {:.1} s ({:.1} sign-ins/s), {permits} hashing permits",
+        "K22 {SIGN_INS} concurrent sign-ins: {ok} answered 200 in {:.1} s ({:.1} sign-ins/s), {threads} hashing threads",
         storm.as_secs_f64(),
         SIGN_INS as f64 / storm.as_secs_f64()
     );
     eprintln!(
-        "K22 peak RSS {} MiB, growth {} MiB, bound {} MiB ({permits} x 32 MiB + 64 MiB)",
+        "K22 peak RSS {} MiB, growth {} MiB, bound {} MiB ({threads} x 32 MiB + 64 MiB)",
         peak / MIB,
         growth / MIB,
         bound / MIB
