@@ -1,5 +1,6 @@
 //! Every cryptographic primitive Kernia uses: randomness (a CSPRNG seeded
-//! by the OS), HMAC-SHA256 signatures and constant-time comparison. Nothing else touches them.
+//! by the OS), HMAC-SHA256 signatures and constant-time comparison. Nothing
+//! else touches them.
 
 use std::cell::RefCell;
 
@@ -32,9 +33,7 @@ thread_local! {
 /// output rather than one per code or id.
 fn fill_random(buf: &mut [u8]) -> Result<(), ApiError> {
     RNG.with_borrow_mut(|slot| {
-        if slot.as_ref().is_some_and(|(_, given)| *given >= RESEED_AFTER_BYTES) {
-            *slot = None;
-        }
+        slot.take_if(|(_, given)| *given >= RESEED_AFTER_BYTES);
         let (rng, given) = match slot {
             Some(seeded) => seeded,
             None => slot.insert((StdRng::try_from_rng(&mut SysRng).map_err(os_random_failed)?, 0)),

@@ -4,7 +4,7 @@
 //! pool a storm of password sign-ins would share the cores evenly with the
 //! runtime threads, and every other request (an app route, a session check)
 //! would wait behind hashes. These threads lower their own priority once
-//! (`SCHED_IDLE` on Linux, the lowest niceness elsewhere; a thread cannot
+//! (`SCHED_IDLE` on Linux, the lowest priority the platform allows elsewhere; a thread cannot
 //! raise it back without privileges, hence threads of their own), so request
 //! handling always preempts hashing, and hashing gets every cycle left over.
 //! Their number bounds the memory: 32 MiB per hash in flight.
@@ -81,17 +81,12 @@ fn start(count: usize, jobs: Arc<Mutex<Receiver<Job>>>) -> Result<(), JobFailed>
     Ok(())
 }
 
+/// Runs jobs until the queue closes. The lock is held only while waiting
+/// for the next job, never while one runs.
 fn work(jobs: &Mutex<Receiver<Job>>) {
     lower_own_priority();
-    loop {
-        let next = match jobs.lock() {
-            Ok(jobs) => jobs.recv(),
-            Err(_) => return,
-        };
-        match next {
-            Ok(job) => job(),
-            Err(_) => return,
-        }
+    while let Some(job) = jobs.lock().ok().and_then(|jobs| jobs.recv().ok()) {
+        job();
     }
 }
 

@@ -1,9 +1,7 @@
 //! Better Auth's password hash: scrypt (N=16384, r=16, p=1, 64 bytes) over the
 //! NFKC-normalised password, salted with 32 hex characters, stored as
 //! `salthex:keyhex`. Hashing runs on a few dedicated low-priority threads
-//! (`hash_threads`), because each hash takes 32 MiB and ~50 ms of a core.
-
-use std::sync::Arc;
+//! (`hash_threads`), because each hash takes 32 MiB and tens of milliseconds of a core.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -17,15 +15,15 @@ const KEY_LEN: usize = 64;
 /// unknown email costs the same scrypt work as a wrong password.
 const DUMMY_HASH: &str = "00112233445566778899aabbccddeeff:73122e887cfc14f91396cdef78dfe4b9dec28d459037601c4904cedba5a637ab97b39b40c236df5d42881d0109ca8cf0f85e39dbaba2911c190915bd8f30fe85";
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct PasswordHasher {
-    threads: Arc<HashThreads>,
+    threads: HashThreads,
 }
 
 impl PasswordHasher {
     /// At most `concurrency` hashes in flight (each holds 32 MiB).
     pub(crate) fn new(concurrency: usize) -> Self {
-        Self { threads: Arc::new(HashThreads::new(concurrency)) }
+        Self { threads: HashThreads::new(concurrency) }
     }
 
     /// A new `salt:key` hash of `password`.
